@@ -1,0 +1,8 @@
+"""skattr: identifiable time-series attribution (xCEBRA) for scikit-learn and PyTorch."""
+
+from . import attribution, datasets, metrics
+from ._estimator import xCEBRAAttributor
+
+__version__ = "0.1.0"
+
+__all__ = ["xCEBRAAttributor", "attribution", "datasets", "metrics", "__version__"]

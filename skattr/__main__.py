@@ -1,0 +1,71 @@
+"""Command line: ``python -m skattr demo`` (or ``skattr demo``).
+
+The demo generates the paper's synthetic benchmark at a size that trains in minutes on a laptop
+CPU, fits :class:`~skattr.xCEBRAAttributor` with its defaults, prints the attribution AUC of the
+inverted and of the plain neuron gradient with the training time, and saves the maps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+DEMO_SAMPLES = 20_000
+
+
+def demo(n_samples: int, seed: int, output: str, device: str, max_iter: int | None) -> dict:
+    """Run the demo; return the measured numbers."""
+    from . import xCEBRAAttributor
+    from .datasets import make_synthetic
+    from .metrics import attribution_auc
+
+    print(f"Generating synthetic data: {n_samples} samples, 50 neurons, 3+3 latents (seed {seed})")
+    X, y, _, ground_truth = make_synthetic(n_samples=n_samples, random_state=seed)
+    params = {"device": device, "random_state": seed, "verbose": True}
+    if max_iter is not None:
+        params["max_iter"] = max_iter
+    model = xCEBRAAttributor(**params)
+    start = time.perf_counter()
+    model.fit(X, y)
+    seconds = time.perf_counter() - start
+    gradient_map = model.attribute(X, method="gradient")
+    results = {
+        "inverted_gradient_auc": attribution_auc(ground_truth, model.attribution_map_),
+        "gradient_auc": attribution_auc(ground_truth, gradient_map),
+        "fit_seconds": seconds,
+        "n_iter": model.n_iter_,
+        "device": str(model.device_),
+    }
+    print(f"Trained {model.n_iter_} steps on {model.device_} in {seconds:.1f} s (incl. the map)")
+    print(f"ROC AUC, inverted neuron gradient (xCEBRA): {results['inverted_gradient_auc']:.3f}")
+    print(f"ROC AUC, neuron gradient (baseline):        {results['gradient_auc']:.3f}")
+    np.savez(
+        output,
+        inverted_gradient=model.attribution_map_,
+        gradient=gradient_map,
+        ground_truth=ground_truth,
+    )
+    print(f"Saved the maps and the ground truth to {output}")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="skattr", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo_parser = commands.add_parser("demo", help="fit xCEBRA on synthetic data and score it")
+    demo_parser.add_argument("--n-samples", type=int, default=DEMO_SAMPLES)
+    demo_parser.add_argument("--seed", type=int, default=0)
+    demo_parser.add_argument("--max-iter", type=int, default=None,
+                             help="training steps (default: the estimator's)")
+    demo_parser.add_argument("--device", default="auto")
+    demo_parser.add_argument("--output", default="xcebra_demo_maps.npz")
+    args = parser.parse_args(argv)
+    demo(args.n_samples, args.seed, args.output, args.device, args.max_iter)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""Encoders: the networks that map neural data to the embedding, and the builder by name.
+
+An encoder with ``receptive_field == 1`` maps samples ``(B, N)`` to ``(B, K)``; an encoder with a
+larger receptive field ``L`` maps windows ``(B, N, L)`` (time on the last axis) to ``(B, K)``.
+Every encoder is a plain :class:`torch.nn.Module` with a ``receptive_field`` attribute, so that the
+attribution methods in :mod:`skattr.attribution` work on it and on any user module alike.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+ENCODERS = ("mlp", "conv")
+
+
+class MLPEncoder(nn.Sequential):
+    """One-time-step encoder: ``N -> H -> H -> H/3 -> K`` with GELU activations.
+
+    The shape follows the xCEBRA paper (``H = 30 K``) but, unlike cebra's ``offset1-model-mse-clip``,
+    the output is not clamped: a clamp gives saturated samples an all-zero Jacobian row, which drops
+    a latent from the pseudo-inverse used by the inverted neuron gradient.
+
+    Parameters
+    ----------
+    n_features : int
+        Input dimension ``N``.
+    n_latents : int
+        Output dimension ``K``.
+    hidden_units : int
+        Width ``H`` of the first two hidden layers.
+
+    Examples
+    --------
+    >>> import torch
+    >>> encoder = MLPEncoder(n_features=5, n_latents=2, hidden_units=12)
+    >>> encoder(torch.zeros(4, 5)).shape
+    torch.Size([4, 2])
+    """
+
+    receptive_field = 1
+
+    def __init__(self, n_features: int, n_latents: int, hidden_units: int) -> None:
+        narrow = max(hidden_units // 3, n_latents)
+        super().__init__(
+            nn.Linear(n_features, hidden_units),
+            nn.GELU(),
+            nn.Linear(hidden_units, hidden_units),
+            nn.GELU(),
+            nn.Linear(hidden_units, narrow),
+            nn.GELU(),
+            nn.Linear(narrow, n_latents),
+        )
+
+
+class _ResidualConv(nn.Module):
+    """``x[..., 1:-1] + GELU(Conv1d(H, H, 3)(x))``: a valid convolution with a cropped skip."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(channels, channels, kernel_size=3)
+        self.activation = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[..., 1:-1] + self.activation(self.conv(x))
+
+
+class ConvEncoder(nn.Module):
+    """Convolutional encoder with a receptive field of 10 time steps.
+
+    ``Conv1d(N, H, 2)``, GELU, three residual ``Conv1d(H, H, 3)`` + GELU blocks, ``Conv1d(H, K, 3)``;
+    all convolutions are unpadded, so a window of 10 samples gives exactly one output.
+
+    Parameters
+    ----------
+    n_features : int
+        Input channels ``N``.
+    n_latents : int
+        Output dimension ``K``.
+    hidden_units : int
+        Channels ``H`` of the hidden convolutions.
+
+    Examples
+    --------
+    >>> import torch
+    >>> encoder = ConvEncoder(n_features=5, n_latents=2, hidden_units=8)
+    >>> encoder(torch.zeros(4, 5, encoder.receptive_field)).shape
+    torch.Size([4, 2])
+    """
+
+    receptive_field = 10
+
+    def __init__(self, n_features: int, n_latents: int, hidden_units: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv1d(n_features, hidden_units, kernel_size=2),
+            nn.GELU(),
+            _ResidualConv(hidden_units),
+            _ResidualConv(hidden_units),
+            _ResidualConv(hidden_units),
+            nn.Conv1d(hidden_units, n_latents, kernel_size=3),
+        )
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        return self.net(windows).squeeze(-1)
+
+
+def receptive_field(encoder: str) -> int:
+    """Number of time steps one output of the encoder named ``encoder`` sees."""
+    return {"mlp": MLPEncoder, "conv": ConvEncoder}[encoder].receptive_field
+
+
+def build_encoder(
+    encoder: str,
+    n_features: int,
+    n_latents: int,
+    hidden_units: int,
+    generator: torch.Generator,
+) -> nn.Module:
+    """Build the encoder named ``encoder``, initialised from ``generator`` (a CPU generator).
+
+    Initialising from a local generator, rather than torch's global one, keeps ``random_state``
+    reproducible without touching the caller's random state.
+    """
+    if encoder == "mlp":
+        module = MLPEncoder(n_features, n_latents, hidden_units)
+    elif encoder == "conv":
+        module = ConvEncoder(n_features, n_latents, hidden_units)
+    else:
+        raise ValueError(f"encoder must be one of {ENCODERS}; got {encoder!r}.")
+    for layer in module.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv1d)):
+            # torch's default bound, 1/sqrt(fan_in), for weights and biases alike.
+            bound = layer.weight[0].numel() ** -0.5
+            with torch.no_grad():
+                layer.weight.uniform_(-bound, bound, generator=generator)
+                layer.bias.uniform_(-bound, bound, generator=generator)
+    return module
+
+
+def time_windows(data: torch.Tensor, receptive_field: int) -> torch.Tensor:
+    """The encoder inputs for every time step of ``data`` (T, N), as a view without copies.
+
+    Returns ``data`` itself for ``receptive_field == 1``; otherwise a ``(T, N, L)`` view whose row
+    ``t`` is the window ``t - L//2 .. t + L - 1 - L//2``, the series being extended at both ends by
+    repeating its first and last sample, so that every time step has an embedding.
+
+    Examples
+    --------
+    >>> import torch
+    >>> windows = time_windows(torch.arange(4.0)[:, None], 3)
+    >>> windows[:, 0].tolist()
+    [[0.0, 0.0, 1.0], [0.0, 1.0, 2.0], [1.0, 2.0, 3.0], [2.0, 3.0, 3.0]]
+    """
+    if receptive_field == 1:
+        return data
+    left = receptive_field // 2
+    right = receptive_field - 1 - left
+    padded = torch.cat([data[:1].expand(left, -1), data, data[-1:].expand(right, -1)])
+    return padded.unfold(0, receptive_field, 1)

@@ -1,0 +1,420 @@
+"""scikit-learn glue for xCEBRA: :class:`xCEBRAAttributor`.
+
+This module validates inputs and parameters, calls :mod:`skattr._training`, keeps the fitted state
+and delegates attribution to :mod:`skattr.attribution` and scoring to :mod:`skattr.metrics`. No
+training maths lives here.
+"""
+
+from __future__ import annotations
+
+import copy
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
+from sklearn.base import _fit_context
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import attribution
+from ._device import resolve_device
+from ._encoders import ENCODERS, build_encoder, receptive_field, time_windows
+from ._losses import SIMILARITIES, infonce
+from ._sampling import BEHAVIOR_DISTRIBUTIONS, ContrastiveSampler
+from ._training import Objective, TrainingConfig, train
+from .metrics import attribution_auc
+
+
+class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the method's name)
+    """Identifiable time-series attribution with regularised contrastive learning (xCEBRA).
+
+    ``fit`` trains an encoder ``f`` so that its embedding holds a *behaviour* block (trained
+    contrastively on the auxiliary variable ``y``) and a *time* block (trained time-contrastively),
+    with a scheduled Jacobian regulariser that drives ``f`` towards the minimum-norm inverse of the
+    data-generating mixing. ``attribution_map_`` is then the inverted neuron gradient
+    ``mean_t |pinv(J_f(x_t))^T|`` (latents x features), whose zeros estimate which latent drives
+    which feature.
+
+    Parameters
+    ----------
+    n_behavior_latents : int, default=3
+        Size of the behaviour block, trained on ``y``. Ignored when ``fit`` gets no ``y``.
+    n_time_latents : int, default=3
+        Size of the time block. The embedding is ``[behaviour block, time block]``, in this order.
+    encoder : {"mlp", "conv"}, default="mlp"
+        ``"mlp"`` sees one time step; ``"conv"`` a window of 10 (the embedding of step ``t`` sees
+        ``t-5 .. t+4``, the series extended at both ends by repeating its edge samples).
+    hidden_units : int, default=None
+        Width of the encoder; ``None`` means ``30 * n_latents`` as in the paper.
+    similarity : {"euclidean", "cosine"}, default="euclidean"
+        InfoNCE similarity: minus the squared distance, or the cosine, divided by ``temperature``.
+    temperature : float, default=1.0
+        InfoNCE temperature.
+    time_offset : int, default=1
+        The time-contrastive positive of sample ``t`` is sample ``t + time_offset``.
+    behavior_distribution : {"time_delta", "delta_normal"}, default="time_delta"
+        Behaviour positives: the sample whose ``y`` is nearest to ``y_t + (y_k - y_{k-1})`` for a
+        random ``k`` (``"time_delta"``), or to ``y_t + N(0, delta^2)`` (``"delta_normal"``).
+    delta : float, default=0.1
+        Standard deviation of the ``"delta_normal"`` query.
+    regularizer_weight : float, default=0.1
+        Final weight ``lambda`` of the Jacobian regulariser; 0 switches it off.
+    regularizer_start : int or float, default=0.25
+        Step where the regulariser switches on (an int), or that fraction of ``max_iter`` (a float
+        in [0, 1]).
+    regularizer_full : int or float, default=0.5
+        Step (int) or fraction of ``max_iter`` (float) where the weight reaches
+        ``regularizer_weight``, after a linear ramp.
+    n_projections : int, default=1
+        Random projections for the Jacobian norm estimate.
+    max_iter : int, default=3000
+        Training steps.
+    batch_size : int, default=512
+        References (and negatives) per step; clamped to the number of samples.
+    learning_rate : float, default=1e-3
+        Adam's learning rate.
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
+        Where to train; ``"auto"`` takes a GPU when there is one.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, sampling and projections through local generators (torch's global
+        state is left alone). With an int, CPU results are reproducible.
+    verbose : bool, default=False
+        Show a progress bar with the loss.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The trained encoder, in eval mode on ``device_``.
+    attribution_map_ : ndarray of shape (n_latents, n_features_in_)
+        Inverted neuron gradient on the training data, ``mean_t |pinv(J_f(x_t))^T|``.
+    loss_curve_ : dict of str to ndarray of shape (n_iter_,)
+        Per step: each objective's InfoNCE (``"behavior"``, ``"time"``), the regulariser
+        (0 while off) and the ``"total"`` loss.
+    n_iter_ : int
+        Training steps taken.
+    device_ : torch.device
+        Device the encoder lives on.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of str
+        Names of the features seen during ``fit``, when ``X`` had string column names.
+
+    See Also
+    --------
+    skattr.attribution.attribute : attribution maps for any torch encoder.
+    skattr.metrics.attribution_auc_scorer : grid search over the regulariser against a ground truth.
+
+    Examples
+    --------
+    >>> from skattr import xCEBRAAttributor
+    >>> from skattr.datasets import make_synthetic
+    >>> X, y, _, truth = make_synthetic(n_samples=2000, random_state=0)
+    >>> model = xCEBRAAttributor(max_iter=20, device="cpu", random_state=0).fit(X, y)
+    >>> model.transform(X).shape
+    (2000, 6)
+    >>> model.attribution_map_.shape
+    (6, 50)
+    >>> list(model.get_feature_names_out()[[0, 3]])
+    ['behavior0', 'time0']
+    """
+
+    _parameter_constraints: dict = {
+        "n_behavior_latents": [Interval(Integral, 0, None, closed="left")],
+        "n_time_latents": [Interval(Integral, 0, None, closed="left")],
+        "encoder": [StrOptions(set(ENCODERS))],
+        "hidden_units": [Interval(Integral, 1, None, closed="left"), None],
+        "similarity": [StrOptions(set(SIMILARITIES))],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "time_offset": [Interval(Integral, 1, None, closed="left")],
+        "behavior_distribution": [StrOptions(set(BEHAVIOR_DISTRIBUTIONS))],
+        "delta": [Interval(Real, 0, None, closed="neither")],
+        "regularizer_weight": [Interval(Real, 0, None, closed="left")],
+        "regularizer_start": [
+            Interval(Integral, 0, None, closed="left"),
+            Interval(RealNotInt, 0, 1, closed="both"),
+        ],
+        "regularizer_full": [
+            Interval(Integral, 0, None, closed="left"),
+            Interval(RealNotInt, 0, 1, closed="both"),
+        ],
+        "n_projections": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "device": [StrOptions({"auto", "cpu", "cuda"}), str],
+        "random_state": ["random_state"],
+        "verbose": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        n_behavior_latents: int = 3,
+        n_time_latents: int = 3,
+        *,
+        encoder: str = "mlp",
+        hidden_units: int | None = None,
+        similarity: str = "euclidean",
+        temperature: float = 1.0,
+        time_offset: int = 1,
+        behavior_distribution: str = "time_delta",
+        delta: float = 0.1,
+        regularizer_weight: float = 0.1,
+        regularizer_start: int | float = 0.25,
+        regularizer_full: int | float = 0.5,
+        n_projections: int = 1,
+        max_iter: int = 3000,
+        batch_size: int = 512,
+        learning_rate: float = 1e-3,
+        device: str = "auto",
+        random_state=None,
+        verbose: bool = False,
+    ) -> None:
+        self.n_behavior_latents = n_behavior_latents
+        self.n_time_latents = n_time_latents
+        self.encoder = encoder
+        self.hidden_units = hidden_units
+        self.similarity = similarity
+        self.temperature = temperature
+        self.time_offset = time_offset
+        self.behavior_distribution = behavior_distribution
+        self.delta = delta
+        self.regularizer_weight = regularizer_weight
+        self.regularizer_start = regularizer_start
+        self.regularizer_full = regularizer_full
+        self.n_projections = n_projections
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ validation helpers
+
+    def _validate_X(self, X, reset: bool, y=None):
+        """Validate ``X`` (and ``y``); float64 stays float64, anything else becomes float32.
+
+        Training needs a receptive field's worth of samples (and two at least); a fitted encoder
+        embeds any number of samples, windows being extended at the edges.
+        """
+        min_samples = max(2, receptive_field(self.encoder)) if reset else 1
+        if y is None:
+            return validate_data(
+                self, X, reset=reset, dtype=[np.float64, np.float32],
+                ensure_min_samples=min_samples,
+            ), None
+        X, y = validate_data(
+            self, X, y, reset=reset, dtype=[np.float64, np.float32], multi_output=True,
+            y_numeric=True, ensure_min_samples=min_samples,
+        )
+        y = np.asarray(y, dtype=np.float64)
+        return X, (y[:, None] if y.ndim == 1 else y)
+
+    def _schedule_step(self, value: int | float) -> int:
+        return int(round(value * self.max_iter)) if isinstance(value, float) else int(value)
+
+    def _objectives(self, with_behavior: bool) -> list[Objective]:
+        n_latents = self.n_behavior_latents + self.n_time_latents
+        if not with_behavior:
+            return [Objective("time", slice(0, n_latents), "time_positive")]
+        objectives = [Objective("behavior", slice(0, self.n_behavior_latents), "behavior_positive")]
+        if self.n_time_latents > 0:
+            objectives.append(
+                Objective("time", slice(self.n_behavior_latents, n_latents), "time_positive")
+            )
+        return objectives
+
+    def _module_and_inputs(self, X: np.ndarray) -> tuple[torch.nn.Module, torch.Tensor]:
+        """The encoder and its inputs for ``X``, both in ``X``'s precision.
+
+        Training runs in float32; float64 data are embedded and attributed by a float64 copy of
+        the encoder, so that results do not depend on how samples are batched or ordered.
+        """
+        dtype = torch.float64 if X.dtype == np.float64 else torch.float32
+        module = self.module_ if dtype == torch.float32 else copy.deepcopy(self.module_).to(dtype)
+        # torch.tensor copies, which also accepts read-only (memory-mapped) arrays.
+        data = torch.tensor(X, dtype=dtype, device=self.device_)
+        return module, time_windows(data, module.receptive_field)
+
+    # ------------------------------------------------------------------ fit
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the encoder on ``X`` (and the behaviour ``y``) and compute the attribution map.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Neural data, rows in time order.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels), default=None
+            Continuous behaviour. Without it only the time-contrastive objective is trained, on
+            the whole embedding.
+
+        Returns
+        -------
+        self : xCEBRAAttributor
+        """
+        X, y = self._validate_X(X, reset=True, y=y)
+        n_samples = X.shape[0]
+        n_latents = self.n_behavior_latents + self.n_time_latents
+        if n_latents == 0:
+            raise ValueError("n_behavior_latents + n_time_latents must be at least 1; got 0.")
+        if y is not None and self.n_behavior_latents == 0:
+            raise ValueError("y was given but n_behavior_latents=0: the behaviour block is empty.")
+        if n_samples <= self.time_offset:
+            raise ValueError(
+                f"X has {n_samples} samples but time_offset={self.time_offset} needs at least "
+                f"{self.time_offset + 1}."
+            )
+        start = self._schedule_step(self.regularizer_start)
+        full = self._schedule_step(self.regularizer_full)
+        if full < start:
+            raise ValueError(
+                f"regularizer_full (step {full}) must not come before regularizer_start "
+                f"(step {start})."
+            )
+        device = resolve_device(self.device)
+
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        init_generator = torch.Generator().manual_seed(seed)
+        projection_generator = torch.Generator(device=device).manual_seed(seed + 1)
+        sampler = ContrastiveSampler(
+            n_samples, self.time_offset, y, self.behavior_distribution, self.delta,
+            np.random.default_rng(seed),
+        )
+        module = build_encoder(
+            self.encoder, X.shape[1], n_latents, self.hidden_units or 30 * n_latents,
+            init_generator,
+        ).to(device)
+        config = TrainingConfig(
+            max_iter=self.max_iter,
+            batch_size=min(self.batch_size, n_samples - self.time_offset),
+            learning_rate=self.learning_rate,
+            similarity=self.similarity,
+            temperature=self.temperature,
+            regularizer_weight=self.regularizer_weight,
+            regularizer_start=start,
+            regularizer_full=full,
+            n_projections=self.n_projections,
+            verbose=self.verbose,
+        )
+        data = torch.tensor(X, dtype=torch.float32, device=device)
+        objectives = self._objectives(with_behavior=y is not None)
+        result = train(
+            module, time_windows(data, module.receptive_field), sampler, objectives, config,
+            projection_generator,
+        )
+        self.module_ = module
+        self.device_ = device
+        self.loss_curve_ = result.loss_curve
+        self.n_iter_ = result.n_iter
+        self.embedding_names_ = np.array(
+            [f"{o.name}{i}" for o in objectives for i in range(o.output_slice.stop - o.output_slice.start)],
+            dtype=object,
+        )
+        self.attribution_map_ = self.attribute(X)
+        return self
+
+    # ------------------------------------------------------------------ use
+
+    def transform(self, X):
+        """Embed ``X``: ``(n_samples, n_latents)``, behaviour block then time block.
+
+        Computed in batches without gradients; returned in ``X``'s floating dtype.
+        """
+        check_is_fitted(self)
+        X, _ = self._validate_X(X, reset=False)
+        module, inputs = self._module_and_inputs(X)
+        with torch.no_grad():
+            embedding = torch.cat(
+                [module(inputs[start : start + 8192]) for start in range(0, len(inputs), 8192)]
+            )
+        return embedding.cpu().numpy().astype(X.dtype, copy=False)
+
+    def attribute(
+        self, X, method: str = "inverted-gradient", *, batch_size: int = 1024, **params
+    ) -> np.ndarray:
+        """Attribution map ``(n_latents, n_features)`` of the trained encoder on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        method : str, default="inverted-gradient"
+            A name in :data:`skattr.attribution.METHODS`.
+        batch_size : int, default=1024
+            Samples per pass; bounds memory.
+        **params
+            Passed to :func:`skattr.attribution.attribute` (e.g. ``reduction``, ``rcond``).
+
+        Returns
+        -------
+        ndarray of shape (n_latents, n_features), float64
+        """
+        check_is_fitted(self)
+        X, _ = self._validate_X(X, reset=False)
+        module, inputs = self._module_and_inputs(X)
+        return attribution.attribute(module, inputs, method, batch_size=batch_size, **params)
+
+    def score(self, X, y=None, sample_weight=None, ground_truth=None) -> float:
+        """Attribution AUC against ``ground_truth``, or a label-free goodness of fit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_labels), default=None
+            Behaviour; used by the label-free score only.
+        sample_weight : None
+            Accepted for :class:`~sklearn.pipeline.Pipeline` and metadata routing; ignored.
+        ground_truth : array-like of bool, shape (n_latents, n_features), default=None
+            With it: the ROC AUC of the inverted-gradient map on ``X``. Without it: minus the
+            InfoNCE of the trained objectives on ``X`` (higher is better), over fixed batches.
+
+        Returns
+        -------
+        float
+        """
+        check_is_fitted(self)
+        if ground_truth is not None:
+            return attribution_auc(ground_truth, self.attribute(X))
+        X, y = self._validate_X(X, reset=False, y=y)
+        if X.shape[0] <= self.time_offset:
+            raise ValueError(
+                f"X has {X.shape[0]} samples but time_offset={self.time_offset} needs at least "
+                f"{self.time_offset + 1}."
+            )
+        objectives = self._objectives(with_behavior=y is not None and "behavior0" in self.embedding_names_)
+        sampler = ContrastiveSampler(
+            X.shape[0], self.time_offset, y if objectives[0].name == "behavior" else None,
+            self.behavior_distribution, self.delta, np.random.default_rng(0),
+        )
+        module, inputs = self._module_and_inputs(X)
+        batch_size = min(self.batch_size, X.shape[0] - self.time_offset)
+        total = 0.0
+        n_batches = 4
+        with torch.no_grad():
+            for _ in range(n_batches):
+                batch = sampler.sample(batch_size)
+                embed = lambda index: module(inputs[torch.from_numpy(index).to(self.device_)])  # noqa: E731
+                reference, negative = embed(batch.reference), embed(batch.negative)
+                for objective in objectives:
+                    positive = embed(getattr(batch, objective.positive))
+                    block = objective.output_slice
+                    total += float(infonce(reference[:, block], positive[:, block],
+                                           negative[:, block], self.similarity, self.temperature))
+        return -total / n_batches
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Names of the embedding dimensions: ``behavior0..``, then ``time0..``.
+
+        Without ``y`` at fit time every dimension is time-contrastive and named ``time0..``.
+        """
+        check_is_fitted(self)
+        return self.embedding_names_.copy()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

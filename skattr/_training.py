@@ -1,0 +1,166 @@
+"""The optimisation loop of xCEBRA: sampled batches, InfoNCE per objective, scheduled Jacobian
+regulariser, Adam, progress, loss curves, and what happens on divergence or interruption."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ._losses import infonce
+from ._regularizers import jacobian_penalty, regularizer_weight
+from ._sampling import ContrastiveSampler
+
+
+@dataclass
+class Objective:
+    """A contrastive objective: its name, the embedding block it trains, its positive's key."""
+
+    name: str
+    output_slice: slice
+    positive: str  # "time_positive" or "behavior_positive", an attribute of the sampled Batch
+
+
+@dataclass
+class TrainingConfig:
+    """Hyper-parameters of the loop, already validated by the estimator."""
+
+    max_iter: int
+    batch_size: int
+    learning_rate: float
+    similarity: str
+    temperature: float
+    regularizer_weight: float
+    regularizer_start: int
+    regularizer_full: int
+    n_projections: int
+    verbose: bool = False
+    # Loss values stay on the device and are read back (one sync) every this many steps.
+    check_every: int = 50
+
+
+@dataclass
+class TrainingResult:
+    """Loss curves (one array per objective, the regulariser and the total) and steps taken."""
+
+    loss_curve: dict[str, np.ndarray] = field(default_factory=dict)
+    n_iter: int = 0
+    interrupted: bool = False
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Raised when the training loss stops being finite."""
+
+
+def train(
+    encoder: torch.nn.Module,
+    inputs: torch.Tensor,
+    sampler: ContrastiveSampler,
+    objectives: list[Objective],
+    config: TrainingConfig,
+    generator: torch.Generator,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> TrainingResult:
+    """Train ``encoder`` in place on the per-time-step ``inputs`` (see ``time_windows``).
+
+    Raises
+    ------
+    TrainingDivergedError
+        If a loss becomes NaN or infinite; the message names the first such step.
+
+    Notes
+    -----
+    A ``KeyboardInterrupt`` ends training early with a warning; the weights reached so far are kept
+    and the result is marked ``interrupted``.
+    """
+    device = inputs.device
+    names = [objective.name for objective in objectives] + ["regularizer", "total"]
+    losses = torch.zeros(config.max_iter, len(names), device=device)
+    if optimizer is None:
+        optimizer = torch.optim.Adam(encoder.parameters(), lr=config.learning_rate)
+    encoder.train()
+    progress = tqdm(
+        total=config.max_iter, disable=not config.verbose, desc="xCEBRA", unit="step"
+    )
+    checked = 0
+    step = 0
+    interrupted = False
+    try:
+        for step in range(config.max_iter):
+            weight = regularizer_weight(
+                step, config.regularizer_weight, config.regularizer_start, config.regularizer_full
+            )
+            _step(encoder, inputs, sampler, objectives, config, weight, generator, optimizer,
+                  losses[step])
+            if (step + 1) % config.check_every == 0 or step + 1 == config.max_iter:
+                _check_finite(losses[checked : step + 1], checked, names)
+                progress.update(step + 1 - checked)
+                progress.set_postfix(loss=f"{float(losses[step, -1]):.4f}")
+                checked = step + 1
+        step = config.max_iter
+    except KeyboardInterrupt:
+        interrupted = True
+        warnings.warn(
+            f"Training interrupted at step {step} of {config.max_iter}; the weights reached so "
+            "far are kept and the estimator is usable. Fit again with warm_start=True to go on.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        _check_finite(losses[checked:step], checked, names)
+    finally:
+        progress.close()
+        encoder.eval()
+    curve = losses[:step].cpu().numpy()
+    return TrainingResult(
+        loss_curve={name: curve[:, i] for i, name in enumerate(names)},
+        n_iter=step,
+        interrupted=interrupted,
+    )
+
+
+def _step(encoder, inputs, sampler, objectives, config, weight, generator, optimizer, record):
+    """One optimisation step; writes the per-term losses into ``record`` on the device."""
+    batch = sampler.sample(config.batch_size)
+    positives = [getattr(batch, objective.positive) for objective in objectives]
+    indices = np.concatenate([batch.reference, batch.negative, *positives])
+    indices = torch.from_numpy(indices).to(inputs.device, non_blocking=True)
+    x = inputs[indices]
+    if weight > 0.0:
+        x.requires_grad_(True)
+    embedding = encoder(x)
+    size = config.batch_size
+    reference, negative = embedding[:size], embedding[size : 2 * size]
+    total = embedding.new_zeros(())
+    for i, objective in enumerate(objectives):
+        positive = embedding[(2 + i) * size : (3 + i) * size]
+        block = objective.output_slice
+        loss = infonce(reference[:, block], positive[:, block], negative[:, block],
+                       config.similarity, config.temperature)
+        record[i] = loss.detach()
+        total = total + loss
+    if weight > 0.0:
+        penalty = sum(
+            jacobian_penalty(x, embedding, objective.output_slice, config.n_projections, generator)
+            for objective in objectives
+        )
+        record[-2] = penalty.detach()
+        total = total + weight * penalty
+    record[-1] = total.detach()
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    optimizer.step()
+
+
+def _check_finite(losses: torch.Tensor, first_step: int, names: list[str]) -> None:
+    """Raise :class:`TrainingDivergedError` naming the first step whose loss is not finite."""
+    bad = ~torch.isfinite(losses)
+    if bool(bad.any()):
+        row, column = (int(v) for v in bad.nonzero()[0])
+        raise TrainingDivergedError(
+            f"Training diverged: the {names[column]} loss is {float(losses[row, column])} at step "
+            f"{first_step + row}. Likely causes: a learning_rate that is too high, or unscaled "
+            "input data (standardise X, e.g. with sklearn.preprocessing.StandardScaler)."
+        )

@@ -1,0 +1,127 @@
+"""Attribution maps for any torch encoder: one method per module, one entry point.
+
+:func:`attribute` computes a ``(K, N)`` map (latents x features) for a module mapping ``(B, N)``
+samples, or ``(B, N, L)`` windows of a convolutional encoder, to ``(B, K)``. It streams over the
+samples in batches, so memory is ``O(K N)`` whatever the number of samples, and leaves the model
+as it found it (device, dtype, ``requires_grad``, train/eval mode).
+
+Methods (names for ``method=``):
+
+- ``"inverted-gradient"`` -- :class:`InvertedNeuronGradient`, xCEBRA's ``pinv(J_f(x))^T``;
+- ``"gradient"`` -- :class:`NeuronGradient`, the Jacobian ``J_f(x)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._core import (
+    LAG_REDUCTIONS,
+    REDUCTIONS,
+    AttributionMethod,
+    StreamingReduction,
+    eval_mode,
+    jacobian,
+    model_device_dtype,
+    model_inputs,
+)
+from .gradient import NeuronGradient
+from .inverted_gradient import InvertedNeuronGradient
+
+METHODS: dict[str, type[AttributionMethod]] = {
+    InvertedNeuronGradient.name: InvertedNeuronGradient,
+    NeuronGradient.name: NeuronGradient,
+}
+
+
+def get_method(method: str | AttributionMethod, **params) -> AttributionMethod:
+    """The attribution method named ``method`` (or ``method`` itself), built with ``params``."""
+    if isinstance(method, AttributionMethod):
+        return method
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {sorted(METHODS)}; got {method!r}.")
+    return METHODS[method](**params)
+
+
+def attribute(
+    model: torch.nn.Module,
+    X,
+    method: str | AttributionMethod = "inverted-gradient",
+    *,
+    reduction: str = "mean_abs",
+    lag_reduction: str = "mean",
+    batch_size: int = 1024,
+    return_per_sample: bool = False,
+    **method_params,
+) -> np.ndarray:
+    """Attribution map of ``model`` on the samples ``X``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps ``(B, N)`` samples, or ``(B, N, L)`` windows, to ``(B, K)``. A model with a
+        ``receptive_field`` attribute ``L > 1`` given 2-D ``X`` gets its windows built for it.
+    X : array-like or torch.Tensor of shape (T, N) or (T, N, L)
+        The samples, in time order for windowed models.
+    method : str or AttributionMethod, default="inverted-gradient"
+        One of ``skattr.attribution.METHODS``.
+    reduction : {"mean_abs", "mean", "sum", "max_abs"}, default="mean_abs"
+        How per-sample maps are reduced over samples, accumulated batch by batch.
+    lag_reduction : {"mean", "mean_abs"}, default="mean"
+        How the lag axis of a windowed model's maps is reduced (signed mean by default).
+    batch_size : int, default=1024
+        Samples per forward/backward pass; bounds memory.
+    return_per_sample : bool, default=False
+        Return the ``(T, K, N)`` per-sample maps instead of the reduction.
+    **method_params
+        Passed to the method's constructor (e.g. ``rcond``).
+
+    Returns
+    -------
+    ndarray of shape (K, N), or (T, K, N) with ``return_per_sample=True``
+        In float64.
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    >>> attribute(model, torch.randn(100, 6)).shape
+    (2, 6)
+    """
+    if lag_reduction not in LAG_REDUCTIONS:
+        raise ValueError(f"lag_reduction must be one of {LAG_REDUCTIONS}; got {lag_reduction!r}.")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
+    implementation = get_method(method, **method_params)
+    accumulator = StreamingReduction(reduction)
+    device, dtype = model_device_dtype(model)
+    inputs = model_inputs(model, X, device, dtype)
+    if inputs.shape[0] == 0:
+        raise ValueError("X must contain at least one sample; got 0.")
+    per_sample = []
+    with eval_mode(model):
+        for start in range(0, inputs.shape[0], batch_size):
+            maps = implementation.attribute_batch(
+                model, inputs[start : start + batch_size], lag_reduction
+            )
+            if return_per_sample:
+                per_sample.append(maps.detach().to("cpu", torch.float64))
+            else:
+                accumulator.update(maps.detach())
+    if return_per_sample:
+        return torch.cat(per_sample).numpy()
+    return accumulator.result().to("cpu", torch.float64).numpy()
+
+
+__all__ = [
+    "METHODS",
+    "REDUCTIONS",
+    "LAG_REDUCTIONS",
+    "AttributionMethod",
+    "InvertedNeuronGradient",
+    "NeuronGradient",
+    "attribute",
+    "get_method",
+    "jacobian",
+]

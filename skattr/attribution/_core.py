@@ -1,0 +1,135 @@
+"""Shared machinery of the attribution methods: batching, the Jacobian of all outputs in one
+backward pass, lag reduction for windowed encoders, and streaming reductions over samples."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+from .._encoders import time_windows
+
+REDUCTIONS = ("mean_abs", "mean", "sum", "max_abs")
+LAG_REDUCTIONS = ("mean", "mean_abs")
+
+
+class AttributionMethod:
+    """Base class: one attribution method, computing ``(B, K, N)`` maps for a batch of inputs.
+
+    Subclasses set ``name`` and implement :meth:`attribute_batch`; :func:`skattr.attribution.attribute`
+    handles batching, devices, dtypes and the reduction over samples.
+    """
+
+    name: str = ""
+
+    def attribute_batch(
+        self, model: torch.nn.Module, inputs: torch.Tensor, lag_reduction: str
+    ) -> torch.Tensor:
+        """Per-sample maps ``(B, K, N)`` for ``inputs`` of shape ``(B, N)`` or ``(B, N, L)``."""
+        raise NotImplementedError
+
+
+def jacobian(model: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """Jacobian of every output w.r.t. the input, per sample: ``(B, K, *inputs.shape[1:])``.
+
+    One forward pass, then one batched (vmapped) backward over all ``K`` outputs. Samples must be
+    independent (no batch statistics), which holds for encoders in eval mode.
+
+    Examples
+    --------
+    >>> import torch
+    >>> linear = torch.nn.Linear(3, 2)
+    >>> J = jacobian(linear, torch.randn(5, 3))
+    >>> J.shape, torch.allclose(J[0], linear.weight)
+    (torch.Size([5, 2, 3]), True)
+    """
+    inputs = inputs.detach().requires_grad_(True)
+    with torch.enable_grad():
+        outputs = model(inputs)
+        if outputs.dim() != 2:
+            raise ValueError(
+                f"model must return a (batch, n_latents) tensor; got shape {tuple(outputs.shape)}."
+            )
+        n_outputs = outputs.shape[1]
+        basis = torch.eye(n_outputs, device=outputs.device, dtype=outputs.dtype)
+        grad_outputs = basis[:, None, :].expand(n_outputs, *outputs.shape)
+        (grads,) = torch.autograd.grad(
+            outputs, inputs, grad_outputs, is_grads_batched=True
+        )
+    return grads.movedim(0, 1)
+
+
+def reduce_lags(maps: torch.Tensor, lag_reduction: str) -> torch.Tensor:
+    """Reduce the lag axis of ``(B, K, N, L)`` maps to ``(B, K, N)``; pass ``(B, K, N)`` through.
+
+    ``"mean"`` (signed, the default, as the inverted gradient needs) or ``"mean_abs"``.
+    """
+    if maps.dim() == 3:
+        return maps
+    if lag_reduction == "mean":
+        return maps.mean(-1)
+    if lag_reduction == "mean_abs":
+        return maps.abs().mean(-1)
+    raise ValueError(f"lag_reduction must be one of {LAG_REDUCTIONS}; got {lag_reduction!r}.")
+
+
+class StreamingReduction:
+    """Accumulate a reduction over samples of ``(B, K, N)`` batches in ``O(K N)`` memory."""
+
+    def __init__(self, reduction: str) -> None:
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}.")
+        self.reduction = reduction
+        self.total: torch.Tensor | None = None
+        self.count = 0
+
+    def update(self, maps: torch.Tensor) -> None:
+        values = maps.abs() if self.reduction in ("mean_abs", "max_abs") else maps
+        partial = values.amax(0) if self.reduction == "max_abs" else values.sum(0)
+        if self.total is None:
+            self.total = partial
+        elif self.reduction == "max_abs":
+            self.total = torch.maximum(self.total, partial)
+        else:
+            self.total = self.total + partial
+        self.count += maps.shape[0]
+
+    def result(self) -> torch.Tensor:
+        if self.reduction in ("mean_abs", "mean"):
+            return self.total / self.count
+        return self.total
+
+
+@contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Put ``model`` in eval mode for the duration, restoring each submodule's mode after."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def model_inputs(model: torch.nn.Module, X, device: torch.device, dtype: torch.dtype):
+    """``X`` as a tensor of per-time-step model inputs on ``device``.
+
+    A 2-D ``X`` (T, N) given to a model with ``receptive_field > 1`` is turned into windows.
+    """
+    data = torch.as_tensor(np.asarray(X) if not torch.is_tensor(X) else X)
+    data = data.to(device=device, dtype=dtype)
+    field = getattr(model, "receptive_field", 1)
+    if data.dim() == 2 and field > 1:
+        data = time_windows(data, field)
+    return data
+
+
+def model_device_dtype(model: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
+    """The device and floating dtype of ``model``'s first parameter (CPU/float32 if none)."""
+    parameter = next(model.parameters(), None)
+    if parameter is None:
+        return torch.device("cpu"), torch.float32
+    return parameter.device, parameter.dtype
