@@ -314,7 +314,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             [f"{o.name}{i}" for o in objectives for i in range(o.output_slice.stop - o.output_slice.start)],
             dtype=object,
         )
-        self.attribution_map_ = self.attribute(X)
+        self.attribution_map_ = self._attribute(X, "inverted-gradient")
         return self
 
     # ------------------------------------------------------------------ use
@@ -354,8 +354,12 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         """
         check_is_fitted(self)
         X, _ = self._validate_X(X, reset=False)
+        return self._attribute(X, method, batch_size=batch_size, **params)
+
+    def _attribute(self, X: np.ndarray, method: str, **params) -> np.ndarray:
+        """:meth:`attribute` on validated ``X``."""
         module, inputs = self._module_and_inputs(X)
-        return attribution.attribute(module, inputs, method, batch_size=batch_size, **params)
+        return attribution.attribute(module, inputs, method, **params)
 
     def score(self, X, y=None, sample_weight=None, ground_truth=None) -> float:
         """Attribution AUC against ``ground_truth``, or a label-free goodness of fit.

@@ -7,25 +7,21 @@ import torch
 SIMILARITIES = ("euclidean", "cosine")
 
 
-def similarity_matrix(
-    reference: torch.Tensor, other: torch.Tensor, similarity: str, temperature: float
-) -> torch.Tensor:
-    """Similarities ``phi(reference_i, other_j) / temperature`` as a ``(B, B')`` matrix.
-
-    ``"euclidean"`` is minus the squared distance; ``"cosine"`` the dot product of unit vectors.
-    """
+def _similarities(reference, positive, negative, similarity, temperature):
+    """``phi(r_i, p_i)`` as ``(B,)`` and ``phi(r_i, n_j)`` as ``(B, B')``, divided by the temperature."""
     if similarity == "cosine":
-        reference = torch.nn.functional.normalize(reference, dim=1)
-        other = torch.nn.functional.normalize(other, dim=1)
-        return reference @ other.T / temperature
+        reference, positive, negative = (
+            torch.nn.functional.normalize(t, dim=1) for t in (reference, positive, negative)
+        )
+        return (reference * positive).sum(1) / temperature, reference @ negative.T / temperature
     if similarity == "euclidean":
         # ||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b, without materialising B x B' x K.
         squared = (
             reference.pow(2).sum(1, keepdim=True)
-            + other.pow(2).sum(1)
-            - 2.0 * reference @ other.T
+            + negative.pow(2).sum(1)
+            - 2.0 * reference @ negative.T
         )
-        return -squared / temperature
+        return -(reference - positive).pow(2).sum(1) / temperature, -squared / temperature
     raise ValueError(f"similarity must be one of {SIMILARITIES}; got {similarity!r}.")
 
 
@@ -36,7 +32,12 @@ def infonce(
     similarity: str,
     temperature: float,
 ) -> torch.Tensor:
-    """InfoNCE ``mean_i[-phi(r_i, p_i) + logsumexp_j phi(r_i, n_j)]``.
+    """InfoNCE ``mean_i[-phi(r_i, p_i) + log(e^phi(r_i, p_i) + sum_j e^phi(r_i, n_j))]``.
+
+    The positive is part of the denominator (the classic InfoNCE). This bounds the loss below by
+    0: with the Euclidean similarity, the variant without it can be driven to minus infinity by
+    inflating the embedding's scale whenever positives are closer than the nearest negative,
+    which is what a time-contrastive positive one step away usually is.
 
     Parameters
     ----------
@@ -45,6 +46,7 @@ def infonce(
     negative : torch.Tensor of shape (B', K)
         Embeddings of the negatives, shared by all references.
     similarity : {"euclidean", "cosine"}
+        Minus the squared distance, or the cosine of unit-normalised embeddings.
     temperature : float
 
     Returns
@@ -56,16 +58,11 @@ def infonce(
     --------
     >>> import torch
     >>> r = torch.tensor([[0.0], [1.0]])
-    >>> loss = infonce(r, r, r, "euclidean", 1.0)
+    >>> n = torch.tensor([[1.0], [0.0]])
+    >>> loss = infonce(r, r, n, "euclidean", 1.0)
     >>> round(float(loss), 4)  # log(1 + e^-1)
     0.3133
     """
-    if similarity == "cosine":
-        reference = torch.nn.functional.normalize(reference, dim=1)
-        positive = torch.nn.functional.normalize(positive, dim=1)
-        negative = torch.nn.functional.normalize(negative, dim=1)
-        alignment = (reference * positive).sum(1) / temperature
-        return (-alignment + torch.logsumexp(reference @ negative.T / temperature, 1)).mean()
-    alignment = -(reference - positive).pow(2).sum(1) / temperature
-    uniformity = torch.logsumexp(similarity_matrix(reference, negative, similarity, temperature), 1)
-    return (-alignment + uniformity).mean()
+    alignment, negatives = _similarities(reference, positive, negative, similarity, temperature)
+    logits = torch.cat([alignment[:, None], negatives], dim=1)
+    return (torch.logsumexp(logits, dim=1) - alignment).mean()

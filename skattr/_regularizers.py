@@ -43,7 +43,7 @@ def jacobian_penalty(
     >>> W = torch.tensor([[1.0, 2.0, 0.0], [0.0, 0.0, 3.0]])
     >>> g = torch.Generator().manual_seed(0)
     >>> # For a linear map the estimate averages to 1/2 ||W||_F^2 = 7.
-    >>> est = [float(jacobian_penalty(x, x @ W.T, slice(0, 2), 1, g)) for _ in range(2000)]
+    >>> est = [jacobian_penalty(x, x @ W.T, slice(0, 2), 1, g).item() for _ in range(2000)]
     >>> abs(sum(est) / len(est) - 7.0) < 0.3
     True
     """

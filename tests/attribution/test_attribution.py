@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+import torch
+from captum.attr import NeuronGradient
+
+from skattr._encoders import build_encoder
+from skattr.attribution import attribute, jacobian
+
+
+def small_encoder(name, n_features=6, n_latents=3):
+    return build_encoder(name, n_features, n_latents, 12, torch.Generator().manual_seed(0)).double()
+
+
+@pytest.mark.parametrize("name", ["mlp", "conv"])
+def test_jacobian_equals_captum_neuron_gradient_per_latent(name):
+    model = small_encoder(name)
+    shape = (9, 6) if name == "mlp" else (9, 6, model.receptive_field)
+    inputs = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    ours = jacobian(model, inputs)
+    last_layer = model[-1] if name == "mlp" else model.net[-1]
+    selector = (lambda k: k) if name == "mlp" else (lambda k: (k, 0))
+    for k in range(3):
+        captum = NeuronGradient(model, last_layer).attribute(
+            inputs.clone().requires_grad_(True), selector(k)
+        )
+        torch.testing.assert_close(ours[:, k], captum, rtol=1e-10, atol=1e-10)
+
+
+def test_inverted_gradient_is_per_sample_pinv_transposed():
+    model = small_encoder("mlp")
+    X = np.random.default_rng(0).standard_normal((40, 6))
+    per_sample = attribute(model, X, "inverted-gradient", return_per_sample=True, batch_size=7)
+    jac = jacobian(model, torch.tensor(X)).numpy()
+    expected = np.stack([np.linalg.pinv(j).T for j in jac])
+    np.testing.assert_allclose(per_sample, expected, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(
+        attribute(model, X, batch_size=7), np.abs(expected).mean(0), rtol=1e-8
+    )
+
+
+def test_inverted_gradient_of_conv_encoder_inverts_the_signed_lag_mean():
+    model = small_encoder("conv")
+    windows = torch.randn(5, 6, model.receptive_field, dtype=torch.float64)
+    per_sample = attribute(model, windows, "inverted-gradient", return_per_sample=True)
+    lag_mean = jacobian(model, windows).mean(-1).numpy()
+    np.testing.assert_allclose(per_sample, np.stack([np.linalg.pinv(j).T for j in lag_mean]),
+                               rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("reduction", ["mean_abs", "mean", "sum", "max_abs"])
+def test_streaming_reductions_match_the_full_array(reduction):
+    model = small_encoder("mlp")
+    X = torch.randn(50, 6, dtype=torch.float64)
+    full = attribute(model, X, "gradient", return_per_sample=True)
+    expected = {"mean_abs": np.abs(full).mean(0), "mean": full.mean(0), "sum": full.sum(0),
+                "max_abs": np.abs(full).max(0)}[reduction]
+    got = attribute(model, X, "gradient", reduction=reduction, batch_size=8)
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+def test_model_state_is_left_as_found():
+    model = small_encoder("mlp").train()
+    model[0].weight.requires_grad_(False)
+    attribute(model, torch.randn(10, 6, dtype=torch.float64))
+    assert model.training and all(m.training for m in model.modules())
+    assert not model[0].weight.requires_grad and model[2].weight.requires_grad
+    assert model[0].weight.dtype == torch.float64 and model[0].weight.grad is None
+
+
+def test_2d_input_to_a_windowed_model_gets_windows():
+    model = small_encoder("conv")
+    assert attribute(model, np.random.default_rng(0).standard_normal((30, 6))).shape == (3, 6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"method": "saliency"}, "method must be one of"),
+        ({"reduction": "median"}, "reduction must be one of"),
+        ({"lag_reduction": "max"}, "lag_reduction must be one of"),
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        attribute(small_encoder("mlp"), torch.randn(4, 6, dtype=torch.float64), **kwargs)

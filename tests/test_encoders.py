@@ -1,0 +1,39 @@
+import pytest
+import torch
+
+from skattr._encoders import build_encoder, receptive_field, time_windows
+
+
+@pytest.mark.parametrize("name", ["mlp", "conv"])
+def test_encoder_maps_inputs_to_latents(name):
+    encoder = build_encoder(name, 7, 4, 16, torch.Generator().manual_seed(0))
+    assert encoder.receptive_field == receptive_field(name)
+    shape = (5, 7) if name == "mlp" else (5, 7, encoder.receptive_field)
+    assert encoder(torch.randn(shape)).shape == (5, 4)
+
+
+def test_conv_output_depends_on_exactly_its_window():
+    encoder = build_encoder("conv", 3, 2, 8, torch.Generator().manual_seed(0))
+    windows = torch.randn(1, 3, 10, requires_grad=True)
+    encoder(windows).sum().backward()
+    assert (windows.grad.abs().sum(1) > 0).all()  # every one of the 10 lags matters
+
+
+def test_same_generator_seed_same_weights():
+    a, b = (build_encoder("mlp", 5, 2, 8, torch.Generator().manual_seed(3)) for _ in range(2))
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_time_windows_repeat_edges_and_are_views():
+    data = torch.arange(12.0).reshape(6, 2)
+    windows = time_windows(data, 4)
+    assert windows.shape == (6, 2, 4)
+    assert windows[0, 0].tolist() == [0.0, 0.0, 0.0, 2.0]  # t = 0 sees t-2 .. t+1
+    assert windows[5, 1].tolist() == [7.0, 9.0, 11.0, 11.0]
+    assert time_windows(data, 1) is data
+
+
+def test_unknown_encoder_is_rejected():
+    with pytest.raises(ValueError, match="encoder must be one of"):
+        build_encoder("transformer", 3, 2, 8, torch.Generator())

@@ -1,0 +1,197 @@
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn import config_context
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skattr import xCEBRAAttributor
+from skattr.metrics import attribution_auc, attribution_auc_scorer
+
+from .conftest import FAST
+
+
+def fitted(X, y=None, **params):
+    return xCEBRAAttributor(2, 2, **{**FAST, **params}).fit(X, y)
+
+
+def test_fit_sets_the_documented_attributes(synthetic):
+    X, y, _, truth = synthetic
+    model = fitted(X, y)
+    assert model.n_iter_ == FAST["max_iter"] and model.n_features_in_ == 20
+    assert model.device_ == torch.device("cpu")
+    assert set(model.loss_curve_) == {"behavior", "time", "regularizer", "total"}
+    assert all(len(curve) == model.n_iter_ for curve in model.loss_curve_.values())
+    np.testing.assert_allclose(
+        model.loss_curve_["total"],
+        model.loss_curve_["behavior"] + model.loss_curve_["time"]
+        + np.minimum(1.0, np.maximum(0, np.arange(30) - 7) / 8) * 0.1
+        * model.loss_curve_["regularizer"],
+        rtol=1e-5,
+    )
+    assert model.attribution_map_.shape == truth.shape
+    np.testing.assert_allclose(model.attribution_map_, model.attribute(X), rtol=1e-6)
+    assert not model.module_.training
+
+
+def test_regularizer_is_off_before_its_start_step(synthetic):
+    X, y, _, _ = synthetic
+    model = fitted(X, y, regularizer_start=10, regularizer_full=20)
+    assert (model.loss_curve_["regularizer"][:11] == 0).all()
+    assert (model.loss_curve_["regularizer"][11:] > 0).all()
+    assert (fitted(X, y, regularizer_weight=0.0).loss_curve_["regularizer"] == 0).all()
+
+
+def test_embedding_order_and_names(synthetic):
+    X, y, _, _ = synthetic
+    model = fitted(X, y)
+    assert list(model.get_feature_names_out()) == ["behavior0", "behavior1", "time0", "time1"]
+    without_y = fitted(X)
+    assert list(without_y.get_feature_names_out()) == ["time0", "time1", "time2", "time3"]
+    assert set(without_y.loss_curve_) == {"time", "regularizer", "total"}
+
+
+def test_transform_preserves_dtype_and_set_output(synthetic):
+    X, y, _, _ = synthetic
+    model = fitted(X, y)
+    assert model.transform(X.astype(np.float32)).dtype == np.float32
+    assert model.transform(X).dtype == np.float64
+    np.testing.assert_allclose(model.transform(X.astype(np.float32)), model.transform(X),
+                               rtol=1e-4, atol=1e-5)
+    pd = pytest.importorskip("pandas")
+    frame = model.set_output(transform="pandas").transform(X)
+    assert list(frame.columns) == list(model.get_feature_names_out())
+
+
+def test_dataframe_input_records_feature_names(synthetic):
+    pd = pytest.importorskip("pandas")
+    X, y, _, _ = synthetic
+    frame = pd.DataFrame(X, columns=[f"neuron{i}" for i in range(X.shape[1])])
+    model = fitted(frame, y)
+    assert list(model.feature_names_in_) == list(frame.columns)
+
+
+@pytest.mark.parametrize("with_y", [True, False])
+def test_pipeline_with_and_without_y(synthetic, with_y):
+    X, y, _, _ = synthetic
+    pipeline = make_pipeline(StandardScaler(), xCEBRAAttributor(2, 2, **FAST))
+    embedding = pipeline.fit_transform(X, y if with_y else None)
+    assert embedding.shape == (600, 4) and np.isfinite(embedding).all()
+    assert np.isfinite(pipeline.score(X, y if with_y else None))
+
+
+def test_grid_search_over_regularizer_weight_with_ground_truth_scorer(synthetic):
+    X, y, _, truth = synthetic
+    search = GridSearchCV(
+        make_pipeline(StandardScaler(), xCEBRAAttributor(2, 2, **FAST)),
+        {"xcebraattributor__regularizer_weight": [0.0, 0.1]},
+        scoring=attribution_auc_scorer(truth),
+        cv=KFold(2, shuffle=False),
+    )
+    search.fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all() and ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_grid_search_with_metadata_routing(synthetic):
+    X, y, _, truth = synthetic
+    with config_context(enable_metadata_routing=True):
+        estimator = xCEBRAAttributor(2, 2, **FAST).set_score_request(ground_truth=True)
+        search = GridSearchCV(
+            estimator,
+            {"regularizer_weight": [0.0, 0.1]},
+            cv=KFold(2, shuffle=False),
+        )
+        search.fit(X, y, ground_truth=truth)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all() and ((scores >= 0) & (scores <= 1)).all()
+    # The routed score is the AUC of the map on the held-out fold (the first half in split 0).
+    held_out = X[:300]
+    refit = clone(estimator).set_params(**search.cv_results_["params"][0]).fit(X[300:], y[300:])
+    assert search.cv_results_["split0_test_score"][0] == pytest.approx(
+        attribution_auc(truth, refit.attribute(held_out))
+    )
+
+
+def test_score_with_ground_truth_is_the_auc_of_the_map(synthetic):
+    X, y, _, truth = synthetic
+    model = fitted(X, y)
+    assert model.score(X, ground_truth=truth) == pytest.approx(
+        attribution_auc(truth, model.attribute(X))
+    )
+
+
+def test_label_free_score_prefers_a_trained_model(synthetic):
+    X, y, _, _ = synthetic
+    barely = fitted(X, y, max_iter=1)
+    trained = fitted(X, y, max_iter=150)
+    assert trained.score(X, y) > barely.score(X, y)
+    assert trained.score(X, y) == trained.score(X, y)  # fixed batches: deterministic
+
+
+def test_clone_is_unfitted_with_same_params(synthetic):
+    X, y, _, _ = synthetic
+    model = fitted(X, y)
+    copy = clone(model)
+    assert copy.get_params() == model.get_params() and not hasattr(copy, "module_")
+
+
+def test_joblib_round_trip_is_exact(synthetic, tmp_path):
+    X, y, _, _ = synthetic
+    model = fitted(X, y, encoder="conv")
+    joblib.dump(model, tmp_path / "model.joblib")
+    loaded = joblib.load(tmp_path / "model.joblib")
+    np.testing.assert_array_equal(loaded.transform(X), model.transform(X))
+    np.testing.assert_array_equal(loaded.attribution_map_, model.attribution_map_)
+    np.testing.assert_array_equal(loaded.attribute(X), model.attribute(X))
+
+
+def test_same_random_state_same_results(synthetic):
+    X, y, _, _ = synthetic
+    a, b = fitted(X, y), fitted(X, y)
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+    np.testing.assert_array_equal(a.attribution_map_, b.attribution_map_)
+    assert not np.array_equal(fitted(X, y, random_state=1).transform(X), a.transform(X))
+
+
+def test_fit_leaves_torch_global_rng_alone(synthetic):
+    X, y, _, _ = synthetic
+    state = torch.random.get_rng_state()
+    fitted(X, y)
+    assert torch.equal(state, torch.random.get_rng_state())
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"device": "cuda"}, "CUDA is not available"),
+        ({"device": "tpu"}, "device must be"),
+        ({"time_offset": 600}, "time_offset=600 needs at least 601"),
+        ({"regularizer_start": 20, "regularizer_full": 10}, "must not come before"),
+        ({"encoder": "rnn"}, "'encoder' parameter"),
+        ({"regularizer_weight": -1.0}, "'regularizer_weight' parameter"),
+    ],
+)
+def test_bad_parameters_raise_named_errors(synthetic, params, message):
+    X, y, _, _ = synthetic
+    if params.get("device") == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match=message):
+        fitted(X, y, **params)
+
+
+def test_behavior_without_latents_is_rejected(synthetic):
+    X, y, _, _ = synthetic
+    with pytest.raises(ValueError, match="n_behavior_latents=0"):
+        xCEBRAAttributor(0, 2, **FAST).fit(X, y)
+
+
+def test_divergence_raises_and_leaves_the_estimator_unfitted(synthetic):
+    X, y, _, _ = synthetic
+    model = xCEBRAAttributor(2, 2, **{**FAST, "learning_rate": 1e30})
+    with pytest.raises(FloatingPointError, match=r"diverged.*at step \d+.*learning_rate"):
+        model.fit(X * 1e20, y)
+    assert not hasattr(model, "module_")

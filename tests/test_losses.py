@@ -1,0 +1,45 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from skattr._losses import infonce
+
+
+def reference_infonce(r, p, n, similarity, temperature):
+    """Loop-based InfoNCE straight from the definition, in float64."""
+    r, p, n = (np.asarray(t, dtype=np.float64) for t in (r, p, n))
+    if similarity == "cosine":
+        r, p, n = (t / np.linalg.norm(t, axis=1, keepdims=True) for t in (r, p, n))
+        phi = lambda a, b: a @ b / temperature  # noqa: E731
+    else:
+        phi = lambda a, b: -np.sum((a - b) ** 2) / temperature  # noqa: E731
+    losses = []
+    for i in range(len(r)):
+        logits = [phi(r[i], p[i])] + [phi(r[i], n[j]) for j in range(len(n))]
+        top = max(logits)
+        losses.append(top + math.log(sum(math.exp(v - top) for v in logits)) - logits[0])
+    return float(np.mean(losses))
+
+
+@pytest.mark.parametrize("similarity", ["euclidean", "cosine"])
+@pytest.mark.parametrize("temperature", [0.1, 1.0])
+def test_infonce_matches_definition(similarity, temperature, rng):
+    r, p, n = (rng.standard_normal((7, 3)) for _ in range(3))
+    got = infonce(*(torch.tensor(t) for t in (r, p, n)), similarity, temperature)
+    assert float(got) == pytest.approx(reference_infonce(r, p, n, similarity, temperature), 1e-10)
+
+
+def test_euclidean_infonce_is_bounded_below_when_scaled(rng):
+    # Positives closer than every negative: inflating the scale must not push the loss below 0.
+    r = torch.tensor(rng.standard_normal((16, 2)))
+    p, n = r + 0.01, r + 5.0
+    for scale in (1.0, 10.0, 1000.0):
+        assert float(infonce(scale * r, scale * p, scale * n, "euclidean", 1.0)) >= 0.0
+
+
+def test_unknown_similarity_is_rejected():
+    t = torch.zeros(2, 2)
+    with pytest.raises(ValueError, match="similarity must be one of"):
+        infonce(t, t, t, "manhattan", 1.0)
