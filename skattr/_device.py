@@ -1,4 +1,4 @@
-"""Device resolution: the one place that turns a ``device`` parameter into a :class:`torch.device`."""
+"""Device resolution: the one place that turns a ``device`` parameter into a torch device."""
 
 from __future__ import annotations
 

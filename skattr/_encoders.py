@@ -17,9 +17,9 @@ ENCODERS = ("mlp", "conv")
 class MLPEncoder(nn.Sequential):
     """One-time-step encoder: ``N -> H -> H -> H/3 -> K`` with GELU activations.
 
-    The shape follows the xCEBRA paper (``H = 30 K``) but, unlike cebra's ``offset1-model-mse-clip``,
-    the output is not clamped: a clamp gives saturated samples an all-zero Jacobian row, which drops
-    a latent from the pseudo-inverse used by the inverted neuron gradient.
+    The shape follows the xCEBRA paper (``H = 30 K``) but, unlike cebra's
+    ``offset1-model-mse-clip``, the output is not clamped: a clamp gives saturated samples an
+    all-zero Jacobian row, which drops a latent from the pseudo-inverse used by the inverted neuron gradient.
 
     Parameters
     ----------
@@ -68,8 +68,9 @@ class _ResidualConv(nn.Module):
 class ConvEncoder(nn.Module):
     """Convolutional encoder with a receptive field of 10 time steps.
 
-    ``Conv1d(N, H, 2)``, GELU, three residual ``Conv1d(H, H, 3)`` + GELU blocks, ``Conv1d(H, K, 3)``;
-    all convolutions are unpadded, so a window of 10 samples gives exactly one output.
+    ``Conv1d(N, H, 2)``, GELU, three residual ``Conv1d(H, H, 3)`` + GELU blocks,
+    ``Conv1d(H, K, 3)``; all convolutions are unpadded, so a window of 10 samples gives exactly
+    one output.
 
     Parameters
     ----------

@@ -12,10 +12,9 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
-from sklearn.base import _fit_context
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import attribution
@@ -311,7 +310,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         self.loss_curve_ = result.loss_curve
         self.n_iter_ = result.n_iter
         self.embedding_names_ = np.array(
-            [f"{o.name}{i}" for o in objectives for i in range(o.output_slice.stop - o.output_slice.start)],
+            [f"{o.name}{i}" for o in objectives
+             for i in range(o.output_slice.stop - o.output_slice.start)],
             dtype=object,
         )
         self.attribution_map_ = self._attribute(X, "inverted-gradient")
@@ -388,7 +388,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
                 f"X has {X.shape[0]} samples but time_offset={self.time_offset} needs at least "
                 f"{self.time_offset + 1}."
             )
-        objectives = self._objectives(with_behavior=y is not None and "behavior0" in self.embedding_names_)
+        trained_on_y = "behavior0" in self.embedding_names_
+        objectives = self._objectives(with_behavior=y is not None and trained_on_y)
         sampler = ContrastiveSampler(
             X.shape[0], self.time_offset, y if objectives[0].name == "behavior" else None,
             self.behavior_distribution, self.delta, np.random.default_rng(0),

@@ -8,7 +8,7 @@ SIMILARITIES = ("euclidean", "cosine")
 
 
 def _similarities(reference, positive, negative, similarity, temperature):
-    """``phi(r_i, p_i)`` as ``(B,)`` and ``phi(r_i, n_j)`` as ``(B, B')``, divided by the temperature."""
+    """``phi(r_i, p_i)`` as ``(B,)`` and ``phi(r_i, n_j)`` as ``(B, B')``, over the temperature."""
     if similarity == "cosine":
         reference, positive, negative = (
             torch.nn.functional.normalize(t, dim=1) for t in (reference, positive, negative)

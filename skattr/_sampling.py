@@ -40,7 +40,8 @@ class ContrastiveSampler:
         Continuous behaviour; ``None`` disables the behaviour positive.
     distribution : {"time_delta", "delta_normal"}
         ``"time_delta"``: query ``y_i + (y_k - y_{k-1})`` for a random ``k``; ``"delta_normal"``:
-        query ``y_i + N(0, delta^2 I)``. The positive is the sample whose label is nearest the query.
+        query ``y_i + N(0, delta^2 I)``. The positive is the sample whose label is nearest the
+        query.
     delta : float
         Standard deviation of the ``"delta_normal"`` query.
     rng : numpy.random.Generator

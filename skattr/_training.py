@@ -105,7 +105,7 @@ def train(
         interrupted = True
         warnings.warn(
             f"Training interrupted at step {step} of {config.max_iter}; the weights reached so "
-            "far are kept and the estimator is usable. Fit again with warm_start=True to go on.",
+            "far are kept and the estimator is usable.",
             RuntimeWarning,
             stacklevel=3,
         )
@@ -123,19 +123,22 @@ def train(
 
 def _step(encoder, inputs, sampler, objectives, config, weight, generator, optimizer, record):
     """One optimisation step; writes the per-term losses into ``record`` on the device."""
-    batch = sampler.sample(config.batch_size)
+    size = config.batch_size
+    batch = sampler.sample(size)
     positives = [getattr(batch, objective.positive) for objective in objectives]
     indices = np.concatenate([batch.reference, batch.negative, *positives])
     indices = torch.from_numpy(indices).to(inputs.device, non_blocking=True)
-    x = inputs[indices]
+    # The references get a forward pass of their own: the regulariser's double backward then
+    # runs through B samples rather than through all (2 + n_objectives) B of the batch.
+    references = inputs[indices[:size]]
     if weight > 0.0:
-        x.requires_grad_(True)
-    embedding = encoder(x)
-    size = config.batch_size
-    reference, negative = embedding[:size], embedding[size : 2 * size]
-    total = embedding.new_zeros(())
+        references.requires_grad_(True)
+    reference = encoder(references)
+    others = encoder(inputs[indices[size:]])
+    negative = others[:size]
+    total = reference.new_zeros(())
     for i, objective in enumerate(objectives):
-        positive = embedding[(2 + i) * size : (3 + i) * size]
+        positive = others[(1 + i) * size : (2 + i) * size]
         block = objective.output_slice
         loss = infonce(reference[:, block], positive[:, block], negative[:, block],
                        config.similarity, config.temperature)
@@ -143,7 +146,8 @@ def _step(encoder, inputs, sampler, objectives, config, weight, generator, optim
         total = total + loss
     if weight > 0.0:
         penalty = sum(
-            jacobian_penalty(x, embedding, objective.output_slice, config.n_projections, generator)
+            jacobian_penalty(references, reference, objective.output_slice,
+                             config.n_projections, generator)
             for objective in objectives
         )
         record[-2] = penalty.detach()

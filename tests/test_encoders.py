@@ -21,7 +21,7 @@ def test_conv_output_depends_on_exactly_its_window():
 
 def test_same_generator_seed_same_weights():
     a, b = (build_encoder("mlp", 5, 2, 8, torch.Generator().manual_seed(3)) for _ in range(2))
-    for p, q in zip(a.parameters(), b.parameters()):
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(p, q)
 
 

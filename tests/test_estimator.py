@@ -61,7 +61,7 @@ def test_transform_preserves_dtype_and_set_output(synthetic):
     assert model.transform(X).dtype == np.float64
     np.testing.assert_allclose(model.transform(X.astype(np.float32)), model.transform(X),
                                rtol=1e-4, atol=1e-5)
-    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pandas")
     frame = model.set_output(transform="pandas").transform(X)
     assert list(frame.columns) == list(model.get_feature_names_out())
 

@@ -18,8 +18,9 @@ LAG_REDUCTIONS = ("mean", "mean_abs")
 class AttributionMethod:
     """Base class: one attribution method, computing ``(B, K, N)`` maps for a batch of inputs.
 
-    Subclasses set ``name`` and implement :meth:`attribute_batch`; :func:`skattr.attribution.attribute`
-    handles batching, devices, dtypes and the reduction over samples.
+    Subclasses set ``name`` and implement :meth:`attribute_batch`;
+    :func:`skattr.attribution.attribute` handles batching, devices, dtypes and the reduction over
+    samples.
     """
 
     name: str = ""

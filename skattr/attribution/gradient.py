@@ -1,4 +1,4 @@
-"""Neuron gradient: the encoder Jacobian ``J_f(x)`` itself (captum's NeuronGradient for all latents)."""
+"""Neuron gradient: the encoder Jacobian ``J_f(x)`` (captum's NeuronGradient, all latents)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Inverted neuron gradient (xCEBRA): the transposed Moore-Penrose pseudo-inverse ``pinv(J_f(x))^T``."""
+"""Inverted neuron gradient (xCEBRA): the transposed pseudo-inverse ``pinv(J_f(x))^T``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The synthetic benchmark of the xCEBRA paper: random-walk latents and a random nonlinear mixing."""
+"""The xCEBRA paper's synthetic benchmark: random-walk latents, a random nonlinear mixing."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from sklearn.utils._param_validation import Interval, validate_params
 def truncated_normal_walk(
     n_samples: int, n_dims: int, step_std: float, rng: np.random.Generator
 ) -> np.ndarray:
-    """Random walk in ``[-1, 1]^D``: ``z_0 ~ U[-1, 1]^D``, ``z_t ~ TruncNormal(z_{t-1}, step_std^2)``.
+    """Random walk in ``[-1, 1]^D``: ``z_0 ~ U[-1, 1]^D``, then
+    ``z_t ~ TruncNormal(z_{t-1}, step_std^2)`` truncated to ``[-1, 1]``.
 
     The truncated normal is drawn exactly, by the inverse CDF between the two truncation points
     (truncation, not clipping, so no mass piles up at the bounds).
@@ -31,9 +32,12 @@ def truncated_normal_walk(
 
 
 def _random_mixing(n_in: int, n_out: int, n_layers: int, slope: float, rng) -> callable:
-    """A bias-free MLP with LeakyReLU(slope) activations and Gaussian weights (scale 1/sqrt(fan_in))."""
+    """A bias-free MLP, LeakyReLU(slope) activations, Gaussian weights of scale 1/sqrt(fan_in)."""
     sizes = [n_in] + [n_out] * n_layers
-    weights = [rng.standard_normal((a, b)) / np.sqrt(a) for a, b in zip(sizes[:-1], sizes[1:])]
+    weights = [
+        rng.standard_normal((a, b)) / np.sqrt(a)
+        for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+    ]
 
     def mix(z: np.ndarray) -> np.ndarray:
         for i, weight in enumerate(weights):

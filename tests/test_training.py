@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+import torch
+
+from skattr import xCEBRAAttributor
+from skattr._encoders import build_encoder
+from skattr._sampling import ContrastiveSampler
+from skattr._training import Objective, TrainingConfig, TrainingDivergedError, train
+
+
+def setup(max_iter=20):
+    X = np.random.default_rng(0).standard_normal((200, 5))
+    encoder = build_encoder("mlp", 5, 2, 8, torch.Generator().manual_seed(0))
+    sampler = ContrastiveSampler(200, 1, None, "time_delta", 0.1, np.random.default_rng(0))
+    config = TrainingConfig(max_iter, 32, 1e-3, "euclidean", 1.0, 0.1, 5, 10, 1, check_every=7)
+    objectives = [Objective("time", slice(0, 2), "time_positive")]
+    return encoder, torch.tensor(X, dtype=torch.float32), sampler, objectives, config
+
+
+def test_training_lowers_the_loss():
+    encoder, inputs, sampler, objectives, config = setup(max_iter=300)
+    result = train(encoder, inputs, sampler, objectives, config, torch.Generator())
+    curve = result.loss_curve["time"]
+    assert result.n_iter == 300 and curve[-50:].mean() < curve[:20].mean()
+    assert not encoder.training
+
+
+def test_keyboard_interrupt_keeps_the_weights_reached(monkeypatch):
+    encoder, inputs, sampler, objectives, config = setup()
+    calls = {"n": 0}
+    original = sampler.sample
+
+    def interrupt_at_12(size):
+        calls["n"] += 1
+        if calls["n"] == 13:
+            raise KeyboardInterrupt
+        return original(size)
+
+    monkeypatch.setattr(sampler, "sample", interrupt_at_12)
+    with pytest.warns(RuntimeWarning, match="interrupted at step 12 of 20"):
+        result = train(encoder, inputs, sampler, objectives, config, torch.Generator())
+    assert result.interrupted and result.n_iter == 12
+    assert all(len(curve) == 12 for curve in result.loss_curve.values())
+
+
+def test_interrupted_fit_leaves_a_usable_estimator(monkeypatch):
+    def interrupt(self, size):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ContrastiveSampler, "sample", interrupt)
+    X = np.random.default_rng(0).standard_normal((100, 4))
+    with pytest.warns(RuntimeWarning, match="interrupted at step 0"):
+        model = xCEBRAAttributor(1, 1, max_iter=10, device="cpu", random_state=0).fit(X)
+    assert model.n_iter_ == 0 and model.transform(X).shape == (100, 2)
+
+
+def test_divergence_names_the_step():
+    encoder, inputs, sampler, objectives, config = setup()
+    with torch.no_grad():
+        encoder[0].weight.fill_(float("nan"))
+    with pytest.raises(TrainingDivergedError, match="time loss is nan at step 0"):
+        train(encoder, inputs, sampler, objectives, config, torch.Generator())
