@@ -11,15 +11,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-ENCODERS = ("mlp", "conv")
-
 
 class MLPEncoder(nn.Sequential):
     """One-time-step encoder: ``N -> H -> H -> H/3 -> K`` with GELU activations.
 
     The shape follows the xCEBRA paper (``H = 30 K``) but, unlike cebra's
     ``offset1-model-mse-clip``, the output is not clamped: a clamp gives saturated samples an
-    all-zero Jacobian row, which drops a latent from the pseudo-inverse used by the inverted neuron gradient.
+    all-zero Jacobian row, which drops a latent from the pseudo-inverse used by the inverted
+    neuron gradient.
 
     Parameters
     ----------
@@ -106,9 +105,13 @@ class ConvEncoder(nn.Module):
         return self.net(windows).squeeze(-1)
 
 
+_ENCODER_CLASSES = {"mlp": MLPEncoder, "conv": ConvEncoder}
+ENCODERS = tuple(_ENCODER_CLASSES)
+
+
 def receptive_field(encoder: str) -> int:
     """Number of time steps one output of the encoder named ``encoder`` sees."""
-    return {"mlp": MLPEncoder, "conv": ConvEncoder}[encoder].receptive_field
+    return _ENCODER_CLASSES[encoder].receptive_field
 
 
 def build_encoder(
@@ -123,12 +126,14 @@ def build_encoder(
     Initialising from a local generator, rather than torch's global one, keeps ``random_state``
     reproducible without touching the caller's random state.
     """
-    if encoder == "mlp":
-        module = MLPEncoder(n_features, n_latents, hidden_units)
-    elif encoder == "conv":
-        module = ConvEncoder(n_features, n_latents, hidden_units)
-    else:
+    if encoder not in ENCODERS:
         raise ValueError(f"encoder must be one of {ENCODERS}; got {encoder!r}.")
+    # torch's layers draw a default initialisation from the global generator when built;
+    # fork_rng puts the caller's random state back afterwards.
+    with torch.random.fork_rng(devices=[]):
+        module = _ENCODER_CLASSES[encoder](
+            n_features, n_latents, hidden_units
+        )
     for layer in module.modules():
         if isinstance(layer, (nn.Linear, nn.Conv1d)):
             # torch's default bound, 1/sqrt(fan_in), for weights and biases alike.

@@ -57,10 +57,9 @@ def infonce(
     Examples
     --------
     >>> import torch
-    >>> r = torch.tensor([[0.0], [1.0]])
-    >>> n = torch.tensor([[1.0], [0.0]])
-    >>> loss = infonce(r, r, n, "euclidean", 1.0)
-    >>> round(float(loss), 4)  # log(1 + e^-1)
+    >>> reference, negative = torch.tensor([[0.0]]), torch.tensor([[1.0]])
+    >>> loss = infonce(reference, reference, negative, "euclidean", 1.0)
+    >>> round(float(loss), 4)  # log(e^0 + e^-1) - 0
     0.3133
     """
     alignment, negatives = _similarities(reference, positive, negative, similarity, temperature)
