@@ -49,7 +49,34 @@ def demo(n_samples: int, seed: int, output: str, device: str, max_iter: int | No
         ground_truth=ground_truth,
     )
     print(f"Saved the maps and the ground truth to {output}")
+    figure = _save_figure(model, gradient_map, ground_truth, results, output)
+    if figure:
+        print(f"Saved a figure of the maps to {figure}")
     return results
+
+
+def _save_figure(model, gradient_map, ground_truth, results, output: str) -> str | None:
+    """Save both maps side by side as a PNG next to ``output``; skipped without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    from .plotting import plot_attribution_map
+
+    figure, axes = plt.subplots(2, 1, figsize=(10, 6), constrained_layout=True)
+    for ax, values, name, key in (
+        (axes[0], model.attribution_map_, "inverted neuron gradient", "inverted_gradient_auc"),
+        (axes[1], gradient_map, "neuron gradient", "gradient_auc"),
+    ):
+        plot_attribution_map(values, ground_truth, latent_names=model.get_feature_names_out(),
+                             ax=ax, title=f"{name}: AUC {results[key]:.3f}")
+    path = str(output).removesuffix(".npz") + ".png"
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

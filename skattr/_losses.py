@@ -7,21 +7,26 @@ import torch
 SIMILARITIES = ("euclidean", "cosine")
 
 
-def _similarities(reference, positive, negative, similarity, temperature):
-    """``phi(r_i, p_i)`` as ``(B,)`` and ``phi(r_i, n_j)`` as ``(B, B')``, over the temperature."""
+def _alignment_and_uniformity(reference, positive, negative, similarity, temperature):
+    """``phi(r_i, p_i)`` and ``logsumexp_j phi(r_i, n_j)``, both ``(B,)``, over the temperature.
+
+    The ``(B, B')`` logits are built by one fused ``addmm`` and reduced at once: at ``B = 5,000``
+    they are the bulk of a training step's memory traffic.
+    """
     if similarity == "cosine":
         reference, positive, negative = (
             torch.nn.functional.normalize(t, dim=1) for t in (reference, positive, negative)
         )
-        return (reference * positive).sum(1) / temperature, reference @ negative.T / temperature
+        reference = reference / temperature  # scales B x K values rather than B x B' logits
+        return (reference * positive).sum(1), torch.logsumexp(reference @ negative.T, dim=1)
     if similarity == "euclidean":
-        # ||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b, without materialising B x B' x K.
-        squared = (
-            reference.pow(2).sum(1, keepdim=True)
-            + negative.pow(2).sum(1)
-            - 2.0 * reference @ negative.T
+        # -||r - n||^2 = 2 r.n - ||n||^2 - ||r||^2; the last term is constant along j, so it
+        # leaves the logsumexp.
+        logits = torch.addmm(
+            negative.pow(2).sum(1) / -temperature, reference, negative.T, alpha=2.0 / temperature
         )
-        return -(reference - positive).pow(2).sum(1) / temperature, -squared / temperature
+        uniformity = torch.logsumexp(logits, dim=1) - reference.pow(2).sum(1) / temperature
+        return -(reference - positive).pow(2).sum(1) / temperature, uniformity
     raise ValueError(f"similarity must be one of {SIMILARITIES}; got {similarity!r}.")
 
 
@@ -62,6 +67,7 @@ def infonce(
     >>> round(float(loss), 4)  # log(e^0 + e^-1) - 0
     0.3133
     """
-    alignment, negatives = _similarities(reference, positive, negative, similarity, temperature)
-    logits = torch.cat([alignment[:, None], negatives], dim=1)
-    return (torch.logsumexp(logits, dim=1) - alignment).mean()
+    alignment, uniformity = _alignment_and_uniformity(
+        reference, positive, negative, similarity, temperature
+    )
+    return (torch.logaddexp(alignment, uniformity) - alignment).mean()

@@ -127,7 +127,12 @@ def _step(encoder, inputs, sampler, objectives, config, weight, generator, optim
     batch = sampler.sample(size)
     positives = [getattr(batch, objective.positive) for objective in objectives]
     indices = np.concatenate([batch.reference, batch.negative, *positives])
-    indices = torch.from_numpy(indices).to(inputs.device, non_blocking=True)
+    indices = torch.from_numpy(indices)
+    if inputs.device.type == "cuda":
+        # From pinned memory the copy is asynchronous: the host draws the next batch while the
+        # device still computes this one.
+        indices = indices.pin_memory()
+    indices = indices.to(inputs.device, non_blocking=True)
     # The references get a forward pass of their own: the regulariser's double backward then
     # runs through B samples rather than through all (2 + n_objectives) B of the batch.
     references = inputs[indices[:size]]
