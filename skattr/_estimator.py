@@ -20,10 +20,15 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import attribution
 from ._device import resolve_device
 from ._encoders import ENCODERS, build_encoder, receptive_field, time_windows
-from ._losses import SIMILARITIES, infonce
+from ._losses import SIMILARITIES
 from ._sampling import BEHAVIOR_DISTRIBUTIONS, ContrastiveSampler
-from ._training import Objective, TrainingConfig, train
+from ._training import Objective, TrainingConfig, contrastive_loss, train
 from .metrics import attribution_auc
+
+# Samples per forward pass in transform: bounds memory, large enough to keep a GPU busy.
+_TRANSFORM_BATCH = 8192
+# Fixed batches (seeded) of the label-free score, so that repeated calls agree.
+_SCORE_BATCHES = 4
 
 
 class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the method's name)
@@ -215,6 +220,13 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         y = np.asarray(y, dtype=np.float64)
         return X, (y[:, None] if y.ndim == 1 else y)
 
+    def _check_time_offset(self, n_samples: int) -> None:
+        if n_samples <= self.time_offset:
+            raise ValueError(
+                f"X has {n_samples} samples but time_offset={self.time_offset} needs at least "
+                f"{self.time_offset + 1}."
+            )
+
     def _schedule_step(self, value: int | float) -> int:
         return int(round(value * self.max_iter)) if isinstance(value, float) else int(value)
 
@@ -266,11 +278,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             raise ValueError("n_behavior_latents + n_time_latents must be at least 1; got 0.")
         if y is not None and self.n_behavior_latents == 0:
             raise ValueError("y was given but n_behavior_latents=0: the behaviour block is empty.")
-        if n_samples <= self.time_offset:
-            raise ValueError(
-                f"X has {n_samples} samples but time_offset={self.time_offset} needs at least "
-                f"{self.time_offset + 1}."
-            )
+        self._check_time_offset(n_samples)
         start = self._schedule_step(self.regularizer_start)
         full = self._schedule_step(self.regularizer_full)
         if full < start:
@@ -332,9 +340,10 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         X, _ = self._validate_X(X, reset=False)
         module, inputs = self._module_and_inputs(X)
         with torch.no_grad():
-            embedding = torch.cat(
-                [module(inputs[start : start + 8192]) for start in range(0, len(inputs), 8192)]
-            )
+            embedding = torch.cat([
+                module(inputs[start : start + _TRANSFORM_BATCH])
+                for start in range(0, len(inputs), _TRANSFORM_BATCH)
+            ])
         return embedding.cpu().numpy().astype(X.dtype, copy=False)
 
     def attribute(
@@ -387,32 +396,19 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         if ground_truth is not None:
             return attribution_auc(ground_truth, self.attribute(X))
         X, y = self._validate_X(X, reset=False, y=y)
-        if X.shape[0] <= self.time_offset:
-            raise ValueError(
-                f"X has {X.shape[0]} samples but time_offset={self.time_offset} needs at least "
-                f"{self.time_offset + 1}."
-            )
+        self._check_time_offset(X.shape[0])
         trained_on_y = "behavior0" in self.embedding_names_
         objectives = self._objectives(with_behavior=y is not None and trained_on_y)
         sampler = ContrastiveSampler(
-            X.shape[0], self.time_offset, y if objectives[0].name == "behavior" else None,
+            X.shape[0], self.time_offset, y if trained_on_y else None,
             self.behavior_distribution, self.delta, np.random.default_rng(0),
         )
         module, inputs = self._module_and_inputs(X)
         batch_size = min(self.batch_size, X.shape[0] - self.time_offset)
-        total = 0.0
-        n_batches = 4
-        with torch.no_grad():
-            for _ in range(n_batches):
-                batch = sampler.sample(batch_size)
-                embed = lambda index: module(inputs[torch.from_numpy(index).to(self.device_)])  # noqa: E731
-                reference, negative = embed(batch.reference), embed(batch.negative)
-                for objective in objectives:
-                    positive = embed(getattr(batch, objective.positive))
-                    block = objective.output_slice
-                    total += float(infonce(reference[:, block], positive[:, block],
-                                           negative[:, block], self.similarity, self.temperature))
-        return -total / n_batches
+        return -contrastive_loss(
+            module, inputs, sampler, objectives, self.similarity, self.temperature, batch_size,
+            n_batches=_SCORE_BATCHES,
+        )
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names of the embedding dimensions: ``behavior0..``, then ``time0..``.

@@ -121,34 +121,50 @@ def train(
     )
 
 
-def _step(encoder, inputs, sampler, objectives, config, weight, generator, optimizer, record):
-    """One optimisation step; writes the per-term losses into ``record`` on the device."""
-    size = config.batch_size
-    batch = sampler.sample(size)
+def _embed_batch(encoder, inputs, batch, objectives, reference_grad: bool):
+    """Embed a batch: ``(reference inputs, reference embedding, embedding of the others)``.
+
+    The references get a forward pass of their own: the regulariser's double backward then runs
+    through the B references only, not through all ``(2 + n_objectives) B`` samples.
+    """
+    size = len(batch.reference)
     positives = [getattr(batch, objective.positive) for objective in objectives]
-    indices = np.concatenate([batch.reference, batch.negative, *positives])
-    indices = torch.from_numpy(indices)
+    indices = torch.from_numpy(np.concatenate([batch.reference, batch.negative, *positives]))
     if inputs.device.type == "cuda":
         # From pinned memory the copy is asynchronous: the host draws the next batch while the
         # device still computes this one.
         indices = indices.pin_memory()
     indices = indices.to(inputs.device, non_blocking=True)
-    # The references get a forward pass of their own: the regulariser's double backward then
-    # runs through B samples rather than through all (2 + n_objectives) B of the batch.
     references = inputs[indices[:size]]
-    if weight > 0.0:
+    if reference_grad:
         references.requires_grad_(True)
-    reference = encoder(references)
-    others = encoder(inputs[indices[size:]])
+    return references, encoder(references), encoder(inputs[indices[size:]])
+
+
+def _contrastive_losses(reference, others, objectives, similarity, temperature):
+    """InfoNCE of each objective on its block; ``others`` holds negatives, then positives."""
+    size = len(reference)
     negative = others[:size]
-    total = reference.new_zeros(())
+    losses = []
     for i, objective in enumerate(objectives):
         positive = others[(1 + i) * size : (2 + i) * size]
         block = objective.output_slice
-        loss = infonce(reference[:, block], positive[:, block], negative[:, block],
-                       config.similarity, config.temperature)
-        record[i] = loss.detach()
-        total = total + loss
+        losses.append(infonce(reference[:, block], positive[:, block], negative[:, block],
+                              similarity, temperature))
+    return losses
+
+
+def _step(encoder, inputs, sampler, objectives, config, weight, generator, optimizer, record):
+    """One optimisation step; writes the per-term losses into ``record`` on the device."""
+    batch = sampler.sample(config.batch_size)
+    references, reference, others = _embed_batch(
+        encoder, inputs, batch, objectives, reference_grad=weight > 0.0
+    )
+    losses = _contrastive_losses(
+        reference, others, objectives, config.similarity, config.temperature
+    )
+    total = sum(losses)
+    record[: len(losses)] = torch.stack(losses).detach()
     if weight > 0.0:
         penalty = sum(
             jacobian_penalty(references, reference, objective.output_slice,
@@ -161,6 +177,27 @@ def _step(encoder, inputs, sampler, objectives, config, weight, generator, optim
     optimizer.zero_grad(set_to_none=True)
     total.backward()
     optimizer.step()
+
+
+def contrastive_loss(
+    encoder: torch.nn.Module,
+    inputs: torch.Tensor,
+    sampler: ContrastiveSampler,
+    objectives: list[Objective],
+    similarity: str,
+    temperature: float,
+    batch_size: int,
+    n_batches: int,
+) -> float:
+    """Sum of the objectives' InfoNCE, averaged over ``n_batches`` batches, without gradients."""
+    total = 0.0
+    with torch.no_grad():
+        for _ in range(n_batches):
+            batch = sampler.sample(batch_size)
+            _, reference, others = _embed_batch(encoder, inputs, batch, objectives, False)
+            losses = _contrastive_losses(reference, others, objectives, similarity, temperature)
+            total += float(sum(losses))
+    return total / n_batches
 
 
 def _check_finite(losses: torch.Tensor, first_step: int, names: list[str]) -> None:

@@ -195,3 +195,20 @@ def test_divergence_raises_and_leaves_the_estimator_unfitted(synthetic):
     with pytest.raises(FloatingPointError, match=r"diverged.*at step \d+.*learning_rate"):
         model.fit(X * 1e20, y)
     assert not hasattr(model, "module_")
+
+
+def test_grid_search_with_metadata_routing_through_a_pipeline(synthetic):
+    # scikit-learn issue 30937: inside a Pipeline, score must accept sample_weight or every fold
+    # scores NaN.
+    X, y, _, truth = synthetic
+    with config_context(enable_metadata_routing=True):
+        pipeline = make_pipeline(
+            StandardScaler(), xCEBRAAttributor(2, 2, **FAST).set_score_request(ground_truth=True)
+        )
+        search = GridSearchCV(
+            pipeline, {"xcebraattributor__regularizer_weight": [0.0, 0.1]},
+            cv=KFold(2, shuffle=False), error_score="raise",
+        )
+        search.fit(X, y, ground_truth=truth)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all() and ((scores >= 0) & (scores <= 1)).all()
