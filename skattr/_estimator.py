@@ -241,13 +241,16 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             )
         return objectives
 
-    def _module_and_inputs(self, X: np.ndarray) -> tuple[torch.nn.Module, torch.Tensor]:
-        """The encoder and its inputs for ``X``, both in ``X``'s precision.
+    def _module_and_inputs(
+        self, X: np.ndarray, dtype: torch.dtype | None = None
+    ) -> tuple[torch.nn.Module, torch.Tensor]:
+        """The encoder and its inputs for ``X``, both in ``dtype`` (default: ``X``'s precision).
 
-        Training runs in float32; float64 data are embedded and attributed by a float64 copy of
-        the encoder, so that results do not depend on how samples are batched or ordered.
+        Training runs in float32; float64 data are embedded by a float64 copy of the encoder, so
+        that embeddings do not depend on how samples are batched or ordered.
         """
-        dtype = torch.float64 if X.dtype == np.float64 else torch.float32
+        if dtype is None:
+            dtype = torch.float64 if X.dtype == np.float64 else torch.float32
         module = self.module_ if dtype == torch.float32 else copy.deepcopy(self.module_).to(dtype)
         # torch.tensor copies, which also accepts read-only (memory-mapped) arrays.
         data = torch.tensor(X, dtype=dtype, device=self.device_)
@@ -370,8 +373,12 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         return self._attribute(X, method, batch_size=batch_size, **params)
 
     def _attribute(self, X: np.ndarray, method: str, **params) -> np.ndarray:
-        """:meth:`attribute` on validated ``X``."""
-        module, inputs = self._module_and_inputs(X)
+        """:meth:`attribute` on validated ``X``.
+
+        Jacobians come from the encoder in its training precision (float32: a float64 copy made
+        the map 5x slower at T = 100,000 on a CPU); methods that invert them do so in float64.
+        """
+        module, inputs = self._module_and_inputs(X, torch.float32)
         return attribution.attribute(module, inputs, method, **params)
 
     def score(self, X, y=None, sample_weight=None, ground_truth=None) -> float:
