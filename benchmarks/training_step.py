@@ -2,11 +2,13 @@
 
 The behaviour positive needs the nearest neighbour of a query among all T labels. skattr answers it
 with a k-d tree built once per fit; this script times a full training step (2 objectives,
-regulariser on) with that sampler, and, side by side in the same run, with a brute-force search
-over all T labels (what cebra 0.6.1 does), so that the ratios are comparable.
+regulariser on, N = 50, K = 3 + 3, MLP of width 180) with that sampler and, side by side in the same
+run, (a) the same step with a brute-force search over all T labels, and (b) cebra 0.6.1's own
+xCEBRA step (``benchmarks/_cebra_step.py``) when cebra is installed.
 
 Usage::
 
+    pip install cebra==0.6.1   # optional, for the cebra columns
     python benchmarks/training_step.py [--sizes 10000 100000 1000000] [--batch-sizes 512 5000]
 
 Prints a Markdown table (the one in docs/benchmarks.md).
@@ -71,21 +73,49 @@ def main():
                         help="largest T for the brute-force comparison (it grows linearly)")
     args = parser.parse_args()
     X, y, _, _ = make_synthetic(n_samples=max(args.sizes), random_state=0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU\n")
-    print("| T | B | skattr ms/step | of which sampling "
-          "| brute-force ms/step | of which sampling |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    cebra_version = _cebra_version()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU; "
+          f"cebra {cebra_version or 'not installed'}\n")
+    print("| T | B | skattr ms/step | of which sampling | brute-force NN ms/step "
+          "| of which sampling | cebra ms/step | of which sampling |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for batch_size in args.batch_sizes:
         for n_samples in args.sizes:
-            row = time_steps(X[:n_samples], y[:n_samples], ContrastiveSampler, batch_size,
-                             args.steps)
-            brute = ("n/a", "n/a")
+            data = X[:n_samples], y[:n_samples]
+            row = time_steps(*data, ContrastiveSampler, batch_size, args.steps)
+            brute = cebra = ("n/a", "n/a")
             if n_samples <= args.brute_force_max:
-                brute = tuple(f"{v:.1f}" for v in time_steps(
-                    X[:n_samples], y[:n_samples], BruteForceSampler, batch_size,
-                    max(3, args.steps // 4)))
+                few = max(3, args.steps // 4)
+                brute = _format(time_steps(*data, BruteForceSampler, batch_size, few))
+                if cebra_version:
+                    cebra = _format(_quiet_cebra(*data, batch_size, few))
             print(f"| {n_samples:,} | {batch_size:,} | {row[0]:.1f} | {row[1]:.1f} | "
-                  f"{brute[0]} | {brute[1]} |", flush=True)
+                  f"{brute[0]} | {brute[1]} | {cebra[0]} | {cebra[1]} |", flush=True)
+
+
+def _format(timings):
+    return tuple(f"{value:.1f}" for value in timings)
+
+
+def _cebra_version():
+    try:
+        import cebra
+    except ImportError:
+        return None
+    return cebra.__version__
+
+
+def _quiet_cebra(X, y, batch_size, n_steps):
+    """cebra's step timing, without the lines cebra prints when it builds its objectives."""
+    import contextlib
+    import io
+    import warnings
+
+    from _cebra_step import cebra_ms_per_step
+
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return cebra_ms_per_step(X, y, batch_size, n_steps)
 
 
 if __name__ == "__main__":

@@ -62,7 +62,6 @@ def train(
     objectives: list[Objective],
     config: TrainingConfig,
     generator: torch.Generator,
-    optimizer: torch.optim.Optimizer | None = None,
 ) -> TrainingResult:
     """Train ``encoder`` in place on the per-time-step ``inputs`` (see ``time_windows``).
 
@@ -79,8 +78,7 @@ def train(
     device = inputs.device
     names = [objective.name for objective in objectives] + ["regularizer", "total"]
     losses = torch.zeros(config.max_iter, len(names), device=device)
-    if optimizer is None:
-        optimizer = torch.optim.Adam(encoder.parameters(), lr=config.learning_rate)
+    optimizer = torch.optim.Adam(encoder.parameters(), lr=config.learning_rate)
     encoder.train()
     progress = tqdm(
         total=config.max_iter, disable=not config.verbose, desc="xCEBRA", unit="step"
