@@ -95,9 +95,9 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
     ----------
     module_ : torch.nn.Module
         The trained encoder, in eval mode on ``device_``.
-    attribution_map_ : ndarray of shape (n_latents, n_features_in_)
+    attribution_map_ : ndarray of shape (n_latents, n_features)
         Inverted neuron gradient on the training data, ``mean_t |pinv(J_f(x_t))^T|``.
-    loss_curve_ : dict of str to ndarray of shape (n_iter_,)
+    loss_curve_ : dict of str to ndarray of shape (n_steps,)
         Per step: each objective's InfoNCE (``"behavior"``, ``"time"``), the regulariser
         (0 while off) and the ``"total"`` loss.
     n_iter_ : int
