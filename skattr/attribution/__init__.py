@@ -13,6 +13,8 @@ Methods (names for ``method=``):
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import torch
 
@@ -41,6 +43,13 @@ def get_method(method: str | AttributionMethod, **params) -> AttributionMethod:
         return method
     if method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}; got {method!r}.")
+    accepted = set(inspect.signature(METHODS[method]).parameters)
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise TypeError(
+            f"method {method!r} got unexpected parameter(s) {unknown}; it accepts "
+            f"{sorted(accepted) or 'none'}."
+        )
     return METHODS[method](**params)
 
 

@@ -84,3 +84,10 @@ def test_2d_input_to_a_windowed_model_gets_windows():
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         attribute(small_encoder("mlp"), torch.randn(4, 6, dtype=torch.float64), **kwargs)
+
+
+def test_parameters_a_method_does_not_take_are_named():
+    message = r"method 'gradient' got unexpected parameter\(s\) \['rcond'\]"
+    with pytest.raises(TypeError, match=message):
+        attribute(small_encoder("mlp"), torch.randn(4, 6, dtype=torch.float64), "gradient",
+                  rcond=1e-3)
