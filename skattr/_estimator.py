@@ -8,6 +8,7 @@ training maths lives here.
 from __future__ import annotations
 
 import copy
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -15,20 +16,22 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from . import attribution
 from ._device import resolve_device
 from ._encoders import ENCODERS, build_encoder, receptive_field, time_windows
 from ._losses import SIMILARITIES
 from ._sampling import BEHAVIOR_DISTRIBUTIONS, ContrastiveSampler
-from ._training import Objective, TrainingConfig, contrastive_loss, train
+from ._training import Objective, TrainingConfig, mean_contrastive_loss, train
 from .metrics import attribution_auc
 
 # Samples per forward pass in transform: bounds memory, large enough to keep a GPU busy.
 _TRANSFORM_BATCH = 8192
-# Fixed batches (seeded) of the label-free score, so that repeated calls agree.
+# Fixed batches (seeded, of a fixed size) of the label-free score, so that repeated calls agree
+# and scores of different settings compare.
 _SCORE_BATCHES = 4
+_SCORE_BATCH_SIZE = 512
 
 
 class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the method's name)
@@ -69,8 +72,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
     regularizer_weight : float, default=0.1
         Final weight ``lambda`` of the Jacobian regulariser; 0 switches it off.
     regularizer_start : int or float, default=0.25
-        Step where the regulariser switches on (an int), or that fraction of ``max_iter`` (a float
-        in [0, 1]).
+        Step where the regulariser's weight starts its linear ramp up from 0 (an int), or that
+        fraction of ``max_iter`` (a float in [0, 1], rounded down to a step).
     regularizer_full : int or float, default=0.5
         Step (int) or fraction of ``max_iter`` (float) where the weight reaches
         ``regularizer_weight``, after a linear ramp.
@@ -202,7 +205,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
     # ------------------------------------------------------------------ validation helpers
 
     def _validate_X(self, X, reset: bool, y=None):
-        """Validate ``X`` (and ``y``); float64 stays float64, anything else becomes float32.
+        """Validate ``X`` (and ``y``); float32 stays float32, anything else becomes float64.
 
         Training needs a receptive field's worth of samples (and two at least); a fitted encoder
         embeds any number of samples, windows being extended at the edges.
@@ -228,7 +231,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             )
 
     def _schedule_step(self, value: int | float) -> int:
-        return int(round(value * self.max_iter)) if isinstance(value, float) else int(value)
+        """A schedule point as a step: an int is one, a float a fraction of ``max_iter``."""
+        return int(value * self.max_iter) if isinstance(value, float) else int(value)
 
     def _objectives(self, with_behavior: bool) -> list[Objective]:
         n_latents = self.n_behavior_latents + self.n_time_latents
@@ -288,6 +292,16 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             raise ValueError(
                 f"regularizer_full (step {full}) must not come before regularizer_start "
                 f"(step {start})."
+            )
+        last_step = self.max_iter - 1
+        # The weight ramps up from 0 at `start`: it is positive after it, or from `full` on.
+        if self.regularizer_weight > 0 and start >= last_step and full > last_step:
+            warnings.warn(
+                f"regularizer_start (step {start}) leaves no step of max_iter={self.max_iter} "
+                "with the regulariser on; set regularizer_weight=0 to train without it, or move "
+                "regularizer_start earlier.",
+                UserWarning,
+                stacklevel=2,
             )
         device = resolve_device(self.device)
 
@@ -392,12 +406,18 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         sample_weight : None
             Accepted for :class:`~sklearn.pipeline.Pipeline` and metadata routing; ignored.
         ground_truth : array-like of bool, shape (n_latents, n_features), default=None
-            With it: the ROC AUC of the inverted-gradient map on ``X``. Without it: minus the
-            InfoNCE of the trained objectives on ``X`` (higher is better), over fixed batches.
+            With it: the ROC AUC of the inverted-gradient map on ``X``.
 
         Returns
         -------
         float
+            With ``ground_truth``, the AUC in [0, 1]. Without it, a label-free goodness of fit:
+            ``log(B + 1) - InfoNCE`` on ``X``, averaged over the objectives and over fixed
+            seeded batches of ``B = min(512, n_samples - time_offset)`` references, i.e. how
+            many nats the embedding beats chance by (0 at chance, higher is better). ``B`` does
+            not depend on the ``batch_size`` parameter, so that scores compare across settings.
+            The behaviour objective counts only if the model was fitted with ``y`` and ``y`` is
+            given; the time objective is always scored on the time block.
         """
         check_is_fitted(self)
         if ground_truth is not None:
@@ -405,17 +425,26 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         X, y = self._validate_X(X, reset=False, y=y)
         self._check_time_offset(X.shape[0])
         trained_on_y = "behavior0" in self.embedding_names_
-        objectives = self._objectives(with_behavior=y is not None and trained_on_y)
+        objectives = [
+            objective for objective in self._objectives(with_behavior=trained_on_y)
+            if objective.name == "time" or y is not None
+        ]
+        if not objectives:
+            raise ValueError(
+                "score without ground_truth needs y for this model: it was fitted with y and "
+                "n_time_latents=0, so it has no time block to score without y."
+            )
         sampler = ContrastiveSampler(
             X.shape[0], self.time_offset, y if trained_on_y else None,
             self.behavior_distribution, self.delta, np.random.default_rng(0),
         )
         module, inputs = self._module_and_inputs(X)
-        batch_size = min(self.batch_size, X.shape[0] - self.time_offset)
-        return -contrastive_loss(
+        batch_size = min(_SCORE_BATCH_SIZE, X.shape[0] - self.time_offset)
+        loss = mean_contrastive_loss(
             module, inputs, sampler, objectives, self.similarity, self.temperature, batch_size,
             n_batches=_SCORE_BATCHES,
         )
+        return float(np.log(batch_size + 1) - loss)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names of the embedding dimensions: ``behavior0..``, then ``time0..``.
@@ -423,6 +452,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         Without ``y`` at fit time every dimension is time-contrastive and named ``time0..``.
         """
         check_is_fitted(self)
+        _check_feature_names_in(self, input_features)
         return self.embedding_names_.copy()
 
     def __sklearn_tags__(self):

@@ -20,6 +20,11 @@ def _alignment_and_uniformity(reference, positive, negative, similarity, tempera
         reference = reference / temperature  # scales B x K values rather than B x B' logits
         return (reference * positive).sum(1), torch.logsumexp(reference @ negative.T, dim=1)
     if similarity == "euclidean":
+        # Distances do not change under a common shift; centring first keeps the expansion
+        # below from cancelling catastrophically in float32 when the embedding drifts away from
+        # the origin (the loss does not pin its location).
+        centre = negative.detach().mean(0)
+        reference, positive, negative = reference - centre, positive - centre, negative - centre
         # -||r - n||^2 = 2 r.n - ||n||^2 - ||r||^2; the last term is constant along j, so it
         # leaves the logsumexp.
         logits = torch.addmm(

@@ -177,7 +177,7 @@ def _step(encoder, inputs, sampler, objectives, config, weight, generator, optim
     optimizer.step()
 
 
-def contrastive_loss(
+def mean_contrastive_loss(
     encoder: torch.nn.Module,
     inputs: torch.Tensor,
     sampler: ContrastiveSampler,
@@ -187,7 +187,7 @@ def contrastive_loss(
     batch_size: int,
     n_batches: int,
 ) -> float:
-    """Sum of the objectives' InfoNCE, averaged over ``n_batches`` batches, without gradients."""
+    """InfoNCE averaged over the objectives and over ``n_batches`` batches, without gradients."""
     total = 0.0
     with torch.no_grad():
         for _ in range(n_batches):
@@ -195,7 +195,7 @@ def contrastive_loss(
             _, reference, others = _embed_batch(encoder, inputs, batch, objectives, False)
             losses = _contrastive_losses(reference, others, objectives, similarity, temperature)
             total += float(sum(losses))
-    return total / n_batches
+    return total / (n_batches * len(objectives))
 
 
 def _check_finite(losses: torch.Tensor, first_step: int, names: list[str]) -> None:

@@ -25,13 +25,16 @@ def test_fit_sets_the_documented_attributes(synthetic):
     assert model.device_ == torch.device("cpu")
     assert set(model.loss_curve_) == {"behavior", "time", "regularizer", "total"}
     assert all(len(curve) == model.n_iter_ for curve in model.loss_curve_.values())
-    np.testing.assert_allclose(
-        model.loss_curve_["total"],
-        model.loss_curve_["behavior"] + model.loss_curve_["time"]
-        + np.minimum(1.0, np.maximum(0, np.arange(30) - 7) / 8) * 0.1
-        * model.loss_curve_["regularizer"],
-        rtol=1e-5,
-    )
+    # total = sum of InfoNCE + lambda(step) * regulariser, lambda ramping over steps 7 .. 15
+    # (0.25 and 0.5 of 30 steps, rounded down).
+    from skattr._regularizers import regularizer_weight
+
+    curve = model.loss_curve_
+    on = curve["regularizer"] > 0
+    implied = (curve["total"] - curve["behavior"] - curve["time"])[on] / curve["regularizer"][on]
+    expected = np.array([regularizer_weight(step, 0.1, 7, 15) for step in range(30)])[on]
+    np.testing.assert_allclose(implied, expected, atol=2e-3)
+    assert not on[:8].any() and on[8:].all()
     assert model.attribution_map_.shape == truth.shape
     np.testing.assert_allclose(model.attribution_map_, model.attribute(X), rtol=1e-6)
     assert not model.module_.training
@@ -122,6 +125,39 @@ def test_score_with_ground_truth_is_the_auc_of_the_map(synthetic):
     assert model.score(X, ground_truth=truth) == pytest.approx(
         attribution_auc(truth, model.attribute(X))
     )
+
+
+def test_label_free_score_is_nats_above_chance_with_a_fixed_batch(synthetic):
+    X, y, _, _ = synthetic
+    model = fitted(X, y, max_iter=150)
+    score = model.score(X, y)
+    assert 0 < score < np.log(513)
+    # Scoring does not use the batch_size parameter, so settings compare.
+    assert model.set_params(batch_size=7).score(X, y) == score
+    # Without y, only the time objective counts, on the time block.
+    assert model.score(X) != score and model.score(X) > 0
+
+
+def test_label_free_score_without_y_needs_a_time_block(synthetic):
+    X, y, _, _ = synthetic
+    model = xCEBRAAttributor(2, 0, **FAST).fit(X, y)
+    assert np.isfinite(model.score(X, y))
+    with pytest.raises(ValueError, match="needs y for this model"):
+        model.score(X)
+
+
+def test_regularizer_that_never_starts_warns(synthetic):
+    X, y, _, _ = synthetic
+    with pytest.warns(UserWarning, match=r"regularizer_start \(step 100\) leaves no step"):
+        fitted(X, y, regularizer_start=100, regularizer_full=200)
+
+
+def test_feature_names_out_checks_input_features(synthetic):
+    X, y, _, _ = synthetic
+    model = fitted(X, y)
+    assert len(model.get_feature_names_out([f"x{i}" for i in range(20)])) == 4
+    with pytest.raises(ValueError, match="input_features"):
+        model.get_feature_names_out(["a", "b"])
 
 
 def test_label_free_score_prefers_a_trained_model(synthetic):

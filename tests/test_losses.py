@@ -43,3 +43,10 @@ def test_unknown_similarity_is_rejected():
     t = torch.zeros(2, 2)
     with pytest.raises(ValueError, match="similarity must be one of"):
         infonce(t, t, t, "manhattan", 1.0)
+
+
+def test_euclidean_infonce_is_exact_far_from_the_origin(rng):
+    r, p, n = (rng.standard_normal((64, 3)) for _ in range(3))
+    exact = reference_infonce(r, p, n, "euclidean", 1.0)
+    shifted = (torch.tensor(t + 1000.0, dtype=torch.float32) for t in (r, p, n))
+    assert float(infonce(*shifted, "euclidean", 1.0)) == pytest.approx(exact, abs=1e-3)

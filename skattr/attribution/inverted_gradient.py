@@ -19,8 +19,11 @@ class InvertedNeuronGradient(AttributionMethod):
 
     Parameters
     ----------
-    rcond : float, default=1e-10
-        Singular values below ``rcond`` times the largest are treated as zero.
+    rcond : float, default=None
+        Singular values below ``rcond`` times the largest are treated as zero. ``None`` means
+        ``max(K, N)`` times the machine epsilon of the Jacobian's own dtype (float32 for a
+        float32 model), so that rounding noise of a float32 Jacobian is not inverted into huge
+        values when it is pseudo-inverted in float64.
 
     Examples
     --------
@@ -35,12 +38,15 @@ class InvertedNeuronGradient(AttributionMethod):
 
     name = "inverted-gradient"
 
-    def __init__(self, rcond: float = 1e-10) -> None:
+    def __init__(self, rcond: float | None = None) -> None:
         self.rcond = rcond
 
     def attribute_batch(self, model, inputs, lag_reduction):
-        jac = reduce_lags(jacobian(model, inputs), lag_reduction).to(torch.float64)
-        return torch.linalg.pinv(jac, rtol=self.rcond).transpose(1, 2)
+        jac = reduce_lags(jacobian(model, inputs), lag_reduction)
+        rcond = self.rcond
+        if rcond is None:
+            rcond = max(jac.shape[-2:]) * torch.finfo(jac.dtype).eps
+        return torch.linalg.pinv(jac.to(torch.float64), rtol=rcond).transpose(1, 2)
 
 
 __all__ = ["InvertedNeuronGradient"]

@@ -91,3 +91,33 @@ def test_parameters_a_method_does_not_take_are_named():
     with pytest.raises(TypeError, match=message):
         attribute(small_encoder("mlp"), torch.randn(4, 6, dtype=torch.float64), "gradient",
                   rcond=1e-3)
+
+
+class _RankDeficient(torch.nn.Module):
+    """Three latents of which the third is 0.7 z0 + 0.3 z1: a rank-2 Jacobian."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(6, 2)
+
+    def forward(self, x):
+        z = torch.tanh(self.layer(x))
+        return torch.cat([z, 0.7 * z[:, :1] + 0.3 * z[:, 1:]], dim=1)
+
+
+def test_float32_rounding_noise_is_not_inverted():
+    torch.manual_seed(0)
+    model = _RankDeficient()
+    X = torch.randn(200, 6)
+    float32_map = attribute(model, X)
+    float64_map = attribute(model.double(), X.double())
+    # A cut-off tuned for float64 (1e-10) inverts float32 noise into values ~1e7.
+    assert np.abs(float32_map).max() < 10
+    np.testing.assert_allclose(float32_map, float64_map, rtol=1e-3, atol=1e-4)
+
+
+def test_numpy_integer_batch_size_is_accepted():
+    X = torch.randn(10, 6, dtype=torch.float64)
+    model = small_encoder("mlp")
+    np.testing.assert_array_equal(attribute(model, X, batch_size=np.int64(3)),
+                                  attribute(model, X, batch_size=3))
