@@ -56,9 +56,17 @@ def jacobian(model: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
         n_outputs = outputs.shape[1]
         basis = torch.eye(n_outputs, device=outputs.device, dtype=outputs.dtype)
         grad_outputs = basis[:, None, :].expand(n_outputs, *outputs.shape)
-        (grads,) = torch.autograd.grad(
-            outputs, inputs, grad_outputs, is_grads_batched=True
-        )
+        try:
+            (grads,) = torch.autograd.grad(
+                outputs, inputs, grad_outputs, is_grads_batched=True, retain_graph=True
+            )
+        except RuntimeError:
+            # Some operations (e.g. custom autograd Functions) have no batching rule: take one
+            # backward per output through the same forward graph instead.
+            grads = torch.stack([
+                torch.autograd.grad(outputs, inputs, direction, retain_graph=True)[0]
+                for direction in grad_outputs
+            ])
     return grads.movedim(0, 1)
 
 

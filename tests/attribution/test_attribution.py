@@ -121,3 +121,36 @@ def test_numpy_integer_batch_size_is_accepted():
     model = small_encoder("mlp")
     np.testing.assert_array_equal(attribute(model, X, batch_size=np.int64(3)),
                                   attribute(model, X, batch_size=3))
+
+
+class _NoVmapTanh(torch.autograd.Function):
+    """tanh whose backward reads a value (``.item()``), which batched backward cannot do."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = torch.tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        if grad.abs().max().item() == 0.0:  # data-dependent control flow
+            return torch.zeros_like(grad)
+        return grad * (1 - y**2)
+
+
+def test_jacobian_of_a_module_without_batching_rules_falls_back_to_one_backward_per_output():
+    layer = torch.nn.Linear(4, 3).double()
+
+    class Model(torch.nn.Module):
+        def forward(self, x):
+            return _NoVmapTanh.apply(layer(x))
+
+    X = torch.randn(5, 4, dtype=torch.float64)
+    with pytest.raises(RuntimeError):  # the batched path really fails for this model
+        inputs = X.clone().requires_grad_(True)
+        torch.autograd.grad(Model()(inputs), inputs, torch.eye(3, dtype=torch.float64)[:, None]
+                            .expand(3, 5, 3), is_grads_batched=True)
+    expected = torch.func.vmap(torch.func.jacrev(lambda x: torch.tanh(layer(x))))(X)
+    torch.testing.assert_close(jacobian(Model(), X), expected)
