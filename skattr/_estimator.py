@@ -22,6 +22,7 @@ from . import attribution
 from ._device import resolve_device
 from ._encoders import ENCODERS, build_encoder, receptive_field, time_windows
 from ._losses import SIMILARITIES
+from ._regularizers import regularizer_weight
 from ._sampling import BEHAVIOR_DISTRIBUTIONS, ContrastiveSampler
 from ._training import Objective, TrainingConfig, mean_contrastive_loss, train
 from .metrics import attribution_auc
@@ -293,9 +294,9 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
                 f"regularizer_full (step {full}) must not come before regularizer_start "
                 f"(step {start})."
             )
-        last_step = self.max_iter - 1
-        # The weight ramps up from 0 at `start`: it is positive after it, or from `full` on.
-        if self.regularizer_weight > 0 and start >= last_step and full > last_step:
+        # The weight never decreases, so the last step tells whether it is ever on.
+        last_weight = regularizer_weight(self.max_iter - 1, self.regularizer_weight, start, full)
+        if self.regularizer_weight > 0 and last_weight == 0:
             warnings.warn(
                 f"regularizer_start (step {start}) leaves no step of max_iter={self.max_iter} "
                 "with the regulariser on; set regularizer_weight=0 to train without it, or move "

@@ -103,6 +103,7 @@ def attribute(
         raise ValueError(f"lag_reduction must be one of {LAG_REDUCTIONS}; got {lag_reduction!r}.")
     if not isinstance(batch_size, Integral) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
+    batch_size = int(batch_size)
     implementation = get_method(method, **method_params)
     accumulator = StreamingReduction(reduction)
     device, dtype = model_device_dtype(model)
@@ -111,7 +112,7 @@ def attribute(
         raise ValueError("X must contain at least one sample; got 0.")
     per_sample = []
     with eval_mode(model):
-        for start in range(0, inputs.shape[0], int(batch_size)):
+        for start in range(0, inputs.shape[0], batch_size):
             maps = implementation.attribute_batch(
                 model, inputs[start : start + batch_size], lag_reduction
             )
