@@ -59,7 +59,8 @@ def attribute(
     X,
     method: str | AttributionMethod = "inverted-gradient",
     *,
-    reduction: str = "mean_abs",
+    target=None,
+    reduction: str | None = None,
     lag_reduction: str = "mean",
     batch_size: int = 1024,
     return_per_sample: bool = False,
@@ -76,8 +77,11 @@ def attribute(
         The samples, in time order for windowed models.
     method : str or AttributionMethod, default="inverted-gradient"
         One of ``skattr.attribution.METHODS``.
-    reduction : {"mean_abs", "mean", "sum", "max_abs"}, default="mean_abs"
-        How per-sample maps are reduced over samples, accumulated batch by batch.
+    target : array-like or torch.Tensor of shape (T,) or (T, D), optional
+        Per-sample targets for methods that need them (``requires_target``, e.g. IGC's labels).
+    reduction : {"mean_abs", "mean", "sum", "max_abs"}, optional
+        How per-sample maps are reduced over samples, accumulated batch by batch. ``None``
+        means the method's ``default_reduction`` (``"mean_abs"`` for most methods).
     lag_reduction : {"mean", "mean_abs"}, default="mean"
         How the lag axis of a windowed model's maps is reduced (signed mean by default).
     batch_size : int, default=1024
@@ -105,16 +109,19 @@ def attribute(
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
     batch_size = int(batch_size)
     implementation = get_method(method, **method_params)
-    accumulator = StreamingReduction(reduction)
+    accumulator = StreamingReduction(reduction or implementation.default_reduction)
     device, dtype = model_device_dtype(model)
     inputs = model_inputs(model, X, device, dtype)
     if inputs.shape[0] == 0:
         raise ValueError("X must contain at least one sample; got 0.")
+    target = _check_target(target, implementation, inputs.shape[0], device, dtype)
     per_sample = []
     with eval_mode(model):
+        implementation.prepare(model, inputs, target)
         for start in range(0, inputs.shape[0], batch_size):
+            batch = slice(start, start + batch_size)
             maps = implementation.attribute_batch(
-                model, inputs[start : start + batch_size], lag_reduction
+                model, inputs[batch], lag_reduction, None if target is None else target[batch]
             )
             if return_per_sample:
                 per_sample.append(maps.detach().to("cpu", torch.float64))
@@ -123,6 +130,26 @@ def attribute(
     if return_per_sample:
         return torch.cat(per_sample).numpy()
     return accumulator.result().to("cpu", torch.float64).numpy()
+
+
+def _check_target(target, implementation, n_samples, device, dtype) -> torch.Tensor | None:
+    """``target`` as a finite ``(T, D)`` tensor on the model's device, or ``None``."""
+    if target is None:
+        if implementation.requires_target:
+            raise ValueError(f"method {implementation.name!r} needs target=; got None.")
+        return None
+    target = torch.as_tensor(np.asarray(target) if not torch.is_tensor(target) else target)
+    if target.dim() == 1:
+        target = target[:, None]
+    if target.dim() != 2 or target.shape[0] != n_samples:
+        raise ValueError(
+            f"target must have shape (n_samples,) or (n_samples, n_targets) with n_samples = "
+            f"{n_samples}; got shape {tuple(target.shape)}."
+        )
+    target = target.to(device=device, dtype=dtype)
+    if not torch.isfinite(target).all():
+        raise ValueError("target contains NaN or infinite values.")
+    return target
 
 
 __all__ = [

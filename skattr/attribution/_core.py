@@ -20,15 +20,45 @@ class AttributionMethod:
 
     Subclasses set ``name`` and implement :meth:`attribute_batch`;
     :func:`skattr.attribution.attribute` handles batching, devices, dtypes and the reduction over
-    samples.
+    samples. All ``K`` latents come out of one pass: methods differentiate through
+    :func:`jacobian` (one forward, one batched backward) or evaluate all latents from the same
+    perturbed forward.
+
+    Attributes
+    ----------
+    name : str
+        The name for ``method=``.
+    default_reduction : str
+        The reduction over samples used when the caller gives none.
+    requires_target : bool
+        Whether :meth:`attribute_batch` needs a per-sample ``target`` (e.g. IGC's labels).
     """
 
     name: str = ""
+    default_reduction: str = "mean_abs"
+    requires_target: bool = False
+
+    def prepare(
+        self, model: torch.nn.Module, inputs: torch.Tensor, target: torch.Tensor | None
+    ) -> None:
+        """Look at the whole data once before batching (dataset statistics, baselines).
+
+        ``inputs`` are all samples as the model takes them, on its device and in its dtype;
+        ``target`` is ``None`` or a ``(T, D)`` tensor aligned with them. The default does
+        nothing.
+        """
 
     def attribute_batch(
-        self, model: torch.nn.Module, inputs: torch.Tensor, lag_reduction: str
+        self,
+        model: torch.nn.Module,
+        inputs: torch.Tensor,
+        lag_reduction: str,
+        target: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Per-sample maps ``(B, K, N)`` for ``inputs`` of shape ``(B, N)`` or ``(B, N, L)``."""
+        """Per-sample maps ``(B, K, N)`` for ``inputs`` of shape ``(B, N)`` or ``(B, N, L)``.
+
+        ``target`` is the ``(B, D)`` slice of the target given to :meth:`prepare`, or ``None``.
+        """
         raise NotImplementedError
 
 

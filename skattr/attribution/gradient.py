@@ -20,7 +20,7 @@ class NeuronGradient(AttributionMethod):
 
     name = "gradient"
 
-    def attribute_batch(self, model, inputs, lag_reduction):
+    def attribute_batch(self, model, inputs, lag_reduction, target=None):
         return reduce_lags(jacobian(model, inputs), lag_reduction)
 
 

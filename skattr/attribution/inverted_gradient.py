@@ -41,7 +41,7 @@ class InvertedNeuronGradient(AttributionMethod):
     def __init__(self, rcond: float | None = None) -> None:
         self.rcond = rcond
 
-    def attribute_batch(self, model, inputs, lag_reduction):
+    def attribute_batch(self, model, inputs, lag_reduction, target=None):
         jac = reduce_lags(jacobian(model, inputs), lag_reduction)
         rcond = self.rcond
         if rcond is None:
