@@ -8,7 +8,8 @@ as it found it (device, dtype, ``requires_grad``, train/eval mode).
 Methods (names for ``method=``):
 
 - ``"inverted-gradient"`` -- :class:`InvertedNeuronGradient`, xCEBRA's ``pinv(J_f(x))^T``;
-- ``"gradient"`` -- :class:`NeuronGradient`, the Jacobian ``J_f(x)``.
+- ``"gradient"`` -- :class:`NeuronGradient`, the Jacobian ``J_f(x)``;
+- ``"input-x-gradient"`` -- :class:`InputXGradient`, ``x ⊙ J_f(x)``.
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ from ._core import (
     model_inputs,
 )
 from .gradient import NeuronGradient
+from .input_x_gradient import InputXGradient
 from .inverted_gradient import InvertedNeuronGradient
 
 METHODS: dict[str, type[AttributionMethod]] = {
     InvertedNeuronGradient.name: InvertedNeuronGradient,
     NeuronGradient.name: NeuronGradient,
+    InputXGradient.name: InputXGradient,
 }
 
 
@@ -157,6 +160,7 @@ __all__ = [
     "REDUCTIONS",
     "LAG_REDUCTIONS",
     "AttributionMethod",
+    "InputXGradient",
     "InvertedNeuronGradient",
     "NeuronGradient",
     "attribute",
