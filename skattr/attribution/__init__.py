@@ -9,6 +9,7 @@ Methods (names for ``method=``):
 
 - ``"inverted-gradient"`` -- :class:`InvertedNeuronGradient`, xCEBRA's ``pinv(J_f(x))^T``;
 - ``"gradient"`` -- :class:`NeuronGradient`, the Jacobian ``J_f(x)``;
+- ``"feature-ablation"`` -- :class:`FeatureAblation`, ``f(x) - f(x with a feature ablated)``;
 - ``"input-x-gradient"`` -- :class:`InputXGradient`, ``x ⊙ J_f(x)``.
 """
 
@@ -30,6 +31,7 @@ from ._core import (
     model_device_dtype,
     model_inputs,
 )
+from .feature_ablation import FeatureAblation
 from .gradient import NeuronGradient
 from .input_x_gradient import InputXGradient
 from .inverted_gradient import InvertedNeuronGradient
@@ -37,6 +39,7 @@ from .inverted_gradient import InvertedNeuronGradient
 METHODS: dict[str, type[AttributionMethod]] = {
     InvertedNeuronGradient.name: InvertedNeuronGradient,
     NeuronGradient.name: NeuronGradient,
+    FeatureAblation.name: FeatureAblation,
     InputXGradient.name: InputXGradient,
 }
 
@@ -160,6 +163,7 @@ __all__ = [
     "REDUCTIONS",
     "LAG_REDUCTIONS",
     "AttributionMethod",
+    "FeatureAblation",
     "InputXGradient",
     "InvertedNeuronGradient",
     "NeuronGradient",
