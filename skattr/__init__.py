@@ -2,7 +2,6 @@
 
 from . import attribution, datasets, metrics, plotting
 from ._estimator import xCEBRAAttributor
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["xCEBRAAttributor", "attribution", "datasets", "metrics", "plotting", "__version__"]

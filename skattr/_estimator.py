@@ -8,7 +8,11 @@ training maths lives here.
 from __future__ import annotations
 
 import copy
+import os
+import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -16,15 +20,27 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_feature_names_in,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
 
-from . import attribution
+from . import _persistence, attribution
 from ._device import resolve_device
 from ._encoders import ENCODERS, build_encoder, receptive_field, time_windows
 from ._losses import SIMILARITIES
 from ._regularizers import regularizer_weight
 from ._sampling import BEHAVIOR_DISTRIBUTIONS, ContrastiveSampler
-from ._training import Objective, TrainingConfig, mean_contrastive_loss, train
+from ._training import (
+    Objective,
+    TrainingConfig,
+    TrainingDivergedError,
+    mean_contrastive_loss,
+    train,
+)
+from ._version import __version__
 from .metrics import attribution_auc
 
 # Samples per forward pass in transform: bounds memory, large enough to keep a GPU busy.
@@ -33,6 +49,18 @@ _TRANSFORM_BATCH = 8192
 # and scores of different settings compare.
 _SCORE_BATCHES = 4
 _SCORE_BATCH_SIZE = 512
+
+
+@contextmanager
+def _naming_argument(argument: str, expected: str) -> Iterator[None]:
+    """Re-raise scikit-learn's validation errors so that each names ``argument`` and what it
+    should be (sklearn's own messages, e.g. "could not convert string to float", do not)."""
+    try:
+        yield
+    except (ValueError, TypeError) as error:
+        if re.search(rf"\b{argument}\b", str(error)):
+            raise
+        raise type(error)(f"{argument} must be {expected}: {error}") from error
 
 
 class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the method's name)
@@ -94,6 +122,11 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         state is left alone). With an int, CPU results are reproducible.
     verbose : bool, default=False
         Show a progress bar with the loss.
+    warm_start : bool, default=False
+        Let ``fit`` continue training the fitted encoder for ``max_iter`` more steps instead of
+        starting anew. The regulariser's schedule continues from the steps already taken, the
+        loss curves are extended and ``n_iter_`` counts all steps; Adam's moment estimates
+        start afresh. The architecture parameters and whether ``y`` is given must not change.
 
     Attributes
     ----------
@@ -105,7 +138,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         Per step: each objective's InfoNCE (``"behavior"``, ``"time"``), the regulariser
         (0 while off) and the ``"total"`` loss.
     n_iter_ : int
-        Training steps taken.
+        Training steps taken (over all warm-started fits).
     device_ : torch.device
         Device the encoder lives on.
     n_features_in_ : int
@@ -158,6 +191,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         "device": [str],  # "auto", "cpu", "cuda" or "cuda:N": checked by resolve_device in fit
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "warm_start": ["boolean"],
     }
 
     def __init__(
@@ -182,6 +216,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         device: str = "auto",
         random_state=None,
         verbose: bool = False,
+        warm_start: bool = False,
     ) -> None:
         self.n_behavior_latents = n_behavior_latents
         self.n_time_latents = n_time_latents
@@ -202,27 +237,39 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
 
     # ------------------------------------------------------------------ validation helpers
 
     def _validate_X(self, X, reset: bool, y=None):
         """Validate ``X`` (and ``y``); float32 stays float32, anything else becomes float64.
 
-        Training needs a receptive field's worth of samples (and two at least); a fitted encoder
-        embeds any number of samples, windows being extended at the edges.
+        Every error names the argument it is about. A fitted encoder embeds any number of
+        samples (windows are extended at the edges); :meth:`fit` checks it has enough to train.
         """
-        min_samples = max(2, receptive_field(self.encoder)) if reset else 1
+        with _naming_argument("X", "a 2-D array (n_samples, n_features) of real numbers"):
+            X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
         if y is None:
-            return validate_data(
-                self, X, reset=reset, dtype=[np.float64, np.float32],
-                ensure_min_samples=min_samples,
-            ), None
-        X, y = validate_data(
-            self, X, y, reset=reset, dtype=[np.float64, np.float32], multi_output=True,
-            y_numeric=True, ensure_min_samples=min_samples,
-        )
-        y = np.asarray(y, dtype=np.float64)
+            return X, None
+        with _naming_argument("y", "an array (n_samples,) or (n_samples, n_labels) of reals"):
+            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        if len(y) != len(X):
+            raise ValueError(
+                f"y has {len(y)} rows but X has {len(X)} samples; y must hold the behaviour at "
+                "each time step of X."
+            )
         return X, (y[:, None] if y.ndim == 1 else y)
+
+    def _check_n_samples(self, n_samples: int) -> None:
+        """Training needs two samples, a full window of the encoder, and a time-offset pair."""
+        field = receptive_field(self.encoder)
+        if n_samples < max(2, field):
+            raise ValueError(
+                f"X has {n_samples} sample(s) but fit needs at least {max(2, field)}: two, and "
+                f"a full window of the encoder (receptive field {field} for "
+                f"encoder={self.encoder!r})."
+            )
+        self._check_time_offset(n_samples)
 
     def _check_time_offset(self, n_samples: int) -> None:
         if n_samples <= self.time_offset:
@@ -279,14 +326,31 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         -------
         self : xCEBRAAttributor
         """
-        X, y = self._validate_X(X, reset=True, y=y)
+        warm = self.warm_start and hasattr(self, "module_")
+        try:
+            return self._fit(X, y, warm)
+        except TrainingDivergedError as error:
+            if warm:
+                error.add_note("The estimator keeps the weights it had before this fit.")
+            else:
+                # Nothing half-trained may pass for a fitted model.
+                self._forget_fit()
+            raise
+
+    def _fit(self, X, y, warm: bool):
+        X, y = self._validate_X(X, reset=not warm, y=y)
         n_samples = X.shape[0]
+        self._check_n_samples(n_samples)
         n_latents = self.n_behavior_latents + self.n_time_latents
         if n_latents == 0:
             raise ValueError("n_behavior_latents + n_time_latents must be at least 1; got 0.")
         if y is not None and self.n_behavior_latents == 0:
             raise ValueError("y was given but n_behavior_latents=0: the behaviour block is empty.")
-        self._check_time_offset(n_samples)
+        spec = {"encoder": self.encoder, "n_features": X.shape[1], "n_latents": n_latents,
+                "hidden_units": self.hidden_units or 30 * n_latents}
+        first_step = self.n_iter_ if warm else 0
+        if warm:
+            self._check_warm_start(spec, with_behavior=y is not None)
         start = self._schedule_step(self.regularizer_start)
         full = self._schedule_step(self.regularizer_full)
         if full < start:
@@ -295,28 +359,35 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
                 f"(step {start})."
             )
         # The weight never decreases, so the last step tells whether it is ever on.
-        last_weight = regularizer_weight(self.max_iter - 1, self.regularizer_weight, start, full)
-        if self.regularizer_weight > 0 and last_weight == 0:
+        last_step = first_step + self.max_iter - 1
+        if self.regularizer_weight > 0 and regularizer_weight(
+            last_step, self.regularizer_weight, start, full
+        ) == 0:
             warnings.warn(
                 f"regularizer_start (step {start}) leaves no step of max_iter={self.max_iter} "
                 "with the regulariser on; set regularizer_weight=0 to train without it, or move "
                 "regularizer_start earlier.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         device = resolve_device(self.device)
 
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        init_generator = torch.Generator().manual_seed(seed)
+        # A warm start draws batches and projections that differ from the first fit's.
+        seed = (seed + first_step) % np.iinfo(np.int32).max
         projection_generator = torch.Generator(device=device).manual_seed(seed + 1)
         sampler = ContrastiveSampler(
             n_samples, self.time_offset, y, self.behavior_distribution, self.delta,
             np.random.default_rng(seed),
         )
-        module = build_encoder(
-            self.encoder, X.shape[1], n_latents, self.hidden_units or 30 * n_latents,
-            init_generator,
-        ).to(device)
+        if warm:
+            # Train a copy: if training diverges, the fitted encoder is left as it was.
+            module = copy.deepcopy(self.module_).to(device)
+        else:
+            module = build_encoder(
+                spec["encoder"], spec["n_features"], n_latents, spec["hidden_units"],
+                torch.Generator().manual_seed(seed),
+            ).to(device)
         config = TrainingConfig(
             max_iter=self.max_iter,
             batch_size=min(self.batch_size, n_samples - self.time_offset),
@@ -328,6 +399,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             regularizer_full=full,
             n_projections=self.n_projections,
             verbose=self.verbose,
+            first_step=first_step,
         )
         data = torch.tensor(X, dtype=torch.float32, device=device)
         objectives = self._objectives(with_behavior=y is not None)
@@ -335,10 +407,16 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             module, time_windows(data, module.receptive_field), sampler, objectives, config,
             projection_generator,
         )
+        if warm:
+            result.loss_curve = {
+                name: np.concatenate([self.loss_curve_[name], curve])
+                for name, curve in result.loss_curve.items()
+            }
         self.module_ = module
         self.device_ = device
+        self._encoder_spec = spec
         self.loss_curve_ = result.loss_curve
-        self.n_iter_ = result.n_iter
+        self.n_iter_ = first_step + result.n_iter
         self.embedding_names_ = np.array(
             [f"{o.name}{i}" for o in objectives
              for i in range(o.output_slice.stop - o.output_slice.start)],
@@ -346,6 +424,30 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         )
         self.attribution_map_ = self._attribute(X, "inverted-gradient")
         return self
+
+    def _check_warm_start(self, spec: dict, with_behavior: bool) -> None:
+        """A warm start continues the same encoder on the same objectives."""
+        changed = {name: (self._encoder_spec[name], value) for name, value in spec.items()
+                   if self._encoder_spec[name] != value}
+        if changed:
+            details = ", ".join(f"{name} {old!r} -> {new!r}" for name, (old, new) in
+                                changed.items())
+            raise ValueError(
+                f"warm_start=True continues the fitted encoder, but its architecture changed "
+                f"({details}); set warm_start=False to train a new one."
+            )
+        if with_behavior != ("behavior0" in self.embedding_names_):
+            raise ValueError(
+                "warm_start=True continues the fitted objectives: give y if and only if the "
+                f"first fit had it (it was fitted {'with' if not with_behavior else 'without'} "
+                "y)."
+            )
+
+    def _forget_fit(self) -> None:
+        """Drop every fitted attribute, so that the estimator is unfitted again."""
+        for name in [name for name in vars(self) if name.endswith("_") and
+                     not name.startswith("__")] + ["_encoder_spec"]:
+            self.__dict__.pop(name, None)
 
     # ------------------------------------------------------------------ use
 
@@ -455,6 +557,136 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         check_is_fitted(self)
         _check_feature_names_in(self, input_features)
         return self.embedding_names_.copy()
+
+    # ------------------------------------------------------------------ persistence
+
+    def __getstate__(self) -> dict:
+        """Pickle state: the encoder's weights as CPU numpy arrays, the device as a string and
+        the skattr version, so that a model fitted on a GPU loads anywhere (and with skops)."""
+        state = dict(super().__getstate__())
+        if "module_" in state:
+            state["module_"] = _persistence.encoder_weights(state["module_"])
+            state["device_"] = str(state["device_"])
+        state["_skattr_version"] = __version__
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        """Rebuild the encoder on the saved device, or on the CPU with a warning if this machine
+        lacks it; warn if another skattr version saved the state."""
+        state = dict(state)
+        _persistence.check_version(state.pop("_skattr_version", None))
+        if "module_" in state:
+            device = _persistence.device_on_load(state["device_"])
+            state["module_"] = _persistence.rebuild_encoder(
+                state["_encoder_spec"], state["module_"], device
+            )
+            state["device_"] = device
+        super().__setstate__(state)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Save the fitted estimator to ``path`` without pickle.
+
+        One `safetensors <https://huggingface.co/docs/safetensors>`_ file holds the encoder's
+        weights, ``attribution_map_`` and the loss curves; its header holds the parameters and
+        the rest of the fitted state as JSON. :meth:`load` reads it back without executing
+        anything from the file, so files from others are safe to open.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Where to write (conventionally ``*.safetensors``).
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> from skattr import xCEBRAAttributor
+        >>> from skattr.datasets import make_synthetic
+        >>> X, y, _, _ = make_synthetic(n_samples=300, random_state=0)
+        >>> model = xCEBRAAttributor(max_iter=5, device="cpu", random_state=0).fit(X, y)
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+        >>> model.save(path)
+        >>> loaded = xCEBRAAttributor.load(path)
+        >>> bool((loaded.transform(X) == model.transform(X)).all())
+        True
+        """
+        check_is_fitted(self)
+        params = self.get_params(deep=False)
+        if not isinstance(params["random_state"], Integral | None):
+            warnings.warn(
+                "random_state is a RandomState instance, which a skattr file cannot hold; it is "
+                "saved as None (this affects only later refits).",
+                UserWarning,
+                stacklevel=2,
+            )
+            params["random_state"] = None
+        arrays = {f"module_.{name}": value for name, value in
+                  _persistence.encoder_weights(self.module_).items()}
+        arrays["attribution_map_"] = self.attribution_map_
+        arrays.update({f"loss_curve_.{name}": curve for name, curve in self.loss_curve_.items()})
+        fitted = {
+            "encoder_spec": self._encoder_spec,
+            "n_iter_": int(self.n_iter_),
+            "n_features_in_": int(self.n_features_in_),
+            "embedding_names_": [str(name) for name in self.embedding_names_],
+            "loss_names": list(self.loss_curve_),
+            "device_": str(self.device_),
+        }
+        if hasattr(self, "feature_names_in_"):
+            fitted["feature_names_in_"] = [str(name) for name in self.feature_names_in_]
+        _persistence.write_file(path, arrays, {"params": params, "fitted": fitted})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | None = None) -> xCEBRAAttributor:
+        """Load an estimator saved by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+        device : {"auto", "cpu", "cuda", "cuda:N"}, default=None
+            Where to put the encoder; ``None`` means the device it was fitted on if this
+            machine has it, else the CPU (with a warning).
+
+        Returns
+        -------
+        xCEBRAAttributor
+            Fitted, ready to ``transform``, ``attribute`` and ``score``.
+
+        Raises
+        ------
+        ValueError
+            If the file is not a skattr file, is corrupted or truncated, or its content is
+            inconsistent.
+        """
+        arrays, metadata = _persistence.read_file(path)
+        _persistence.check_version(metadata.get("skattr_version"))
+        try:
+            params, fitted = metadata["params"], metadata["fitted"]
+            estimator = cls(**params)
+            estimator._validate_params()
+            resolved = (
+                resolve_device(device) if device is not None
+                else _persistence.device_on_load(fitted["device_"])
+            )
+            weights = {name.removeprefix("module_."): value for name, value in arrays.items()
+                       if name.startswith("module_.")}
+            estimator.module_ = _persistence.rebuild_encoder(
+                fitted["encoder_spec"], weights, resolved
+            )
+            estimator.device_ = resolved
+            estimator._encoder_spec = fitted["encoder_spec"]
+            estimator.attribution_map_ = arrays["attribution_map_"]
+            estimator.loss_curve_ = {name: arrays[f"loss_curve_.{name}"] for name in
+                                     fitted["loss_names"]}
+            estimator.n_iter_ = int(fitted["n_iter_"])
+            estimator.n_features_in_ = int(fitted["n_features_in_"])
+            estimator.embedding_names_ = np.array(fitted["embedding_names_"], dtype=object)
+            if "feature_names_in_" in fitted:
+                estimator.feature_names_in_ = np.array(fitted["feature_names_in_"], dtype=object)
+        except (KeyError, TypeError) as error:
+            raise ValueError(
+                f"{os.fspath(path)!r} is missing or has malformed skattr content ({error!r})."
+            ) from error
+        return estimator
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -38,6 +38,8 @@ class TrainingConfig:
     regularizer_full: int
     n_projections: int
     verbose: bool = False
+    # Steps already taken by earlier fits (warm start): the regulariser's schedule continues.
+    first_step: int = 0
     # Loss values stay on the device and are read back (one sync) every this many steps.
     check_every: int = 50
 
@@ -89,7 +91,8 @@ def train(
     try:
         for step in range(config.max_iter):
             weight = regularizer_weight(
-                step, config.regularizer_weight, config.regularizer_start, config.regularizer_full
+                config.first_step + step, config.regularizer_weight, config.regularizer_start,
+                config.regularizer_full,
             )
             _step(encoder, inputs, sampler, objectives, config, weight, generator, optimizer,
                   losses[step])

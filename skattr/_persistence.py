@@ -1,0 +1,146 @@
+"""Persistence of fitted encoders: weights as numpy arrays, rebuilt on load on a device this
+machine has, and a pickle-free file format (safetensors arrays plus a JSON header).
+
+The estimator decides *what* it saves (:mod:`skattr._estimator`); this module knows *how*: the
+encoder's weights as plain arrays, the encoder rebuilt from its specification, the device
+resolved on load, the version check, and reading and writing the file without ever executing code
+from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save_file
+
+from ._device import resolve_device
+from ._encoders import build_encoder
+from ._version import __version__
+
+# Identifies skattr files and the layout of their header, which changes only with this number.
+FILE_FORMAT = "skattr.xCEBRAAttributor"
+FILE_FORMAT_VERSION = 1
+# The header entry of a safetensors file that holds skattr's JSON metadata.
+_METADATA_KEY = "skattr"
+
+
+class SkattrVersionWarning(UserWarning):
+    """An estimator saved by another version of skattr is being loaded."""
+
+
+def encoder_weights(module: torch.nn.Module) -> dict[str, np.ndarray]:
+    """The encoder's ``state_dict`` as CPU numpy arrays (no torch objects, no device)."""
+    return {name: value.detach().cpu().numpy() for name, value in module.state_dict().items()}
+
+
+def rebuild_encoder(
+    spec: dict, weights: dict[str, np.ndarray], device: torch.device
+) -> torch.nn.Module:
+    """The encoder described by ``spec`` with ``weights``, in eval mode on ``device``.
+
+    Raises
+    ------
+    ValueError
+        If the weights do not fit the architecture (missing, unexpected or misshapen entries).
+    """
+    module = build_encoder(
+        spec["encoder"], int(spec["n_features"]), int(spec["n_latents"]),
+        int(spec["hidden_units"]), torch.Generator(),
+    )
+    expected = {name: tuple(value.shape) for name, value in module.state_dict().items()}
+    found = {name: tuple(np.shape(value)) for name, value in weights.items()}
+    if expected != found:
+        missing = sorted(set(expected) - set(found))
+        unexpected = sorted(set(found) - set(expected))
+        misshapen = sorted(
+            name for name in set(expected) & set(found) if expected[name] != found[name]
+        )
+        raise ValueError(
+            f"the saved weights do not fit a {spec['encoder']!r} encoder with "
+            f"{spec['n_features']} features and {spec['n_latents']} latents: missing "
+            f"{missing}, unexpected {unexpected}, wrong shape {misshapen}."
+        )
+    module.load_state_dict({name: torch.as_tensor(np.array(value)) for name, value in
+                            weights.items()})
+    return module.to(device).eval()
+
+
+def device_on_load(saved: str) -> torch.device:
+    """The saved device if this machine has it, else the CPU with a warning."""
+    try:
+        return resolve_device(saved)
+    except ValueError:
+        warnings.warn(
+            f"The estimator was fitted on {saved!r}, which this machine does not have; its "
+            "encoder is loaded on the CPU.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return torch.device("cpu")
+
+
+def check_version(saved: str | None) -> None:
+    """Warn when ``saved`` (the skattr version that saved an estimator) is not this one."""
+    if saved != __version__:
+        warnings.warn(
+            f"This estimator was saved with skattr {saved or 'unknown'} and is loaded with "
+            f"skattr {__version__}; results may differ. Refit it with this version to be sure.",
+            SkattrVersionWarning,
+            stacklevel=3,
+        )
+
+
+def write_file(path: str | os.PathLike, arrays: dict[str, np.ndarray], metadata: dict) -> None:
+    """Write ``arrays`` and the JSON-serialisable ``metadata`` to one safetensors file."""
+    header = {"format": FILE_FORMAT, "format_version": FILE_FORMAT_VERSION,
+              "skattr_version": __version__, **metadata}
+    save_file(
+        {name: np.ascontiguousarray(value) for name, value in arrays.items()},
+        os.fspath(path),
+        metadata={_METADATA_KEY: json.dumps(header)},
+    )
+
+
+def read_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
+    """Read a file written by :func:`write_file`: its arrays and its metadata.
+
+    Only data are read: safetensors parses a JSON header and raw array bytes, and the metadata is
+    JSON, so nothing in the file can execute code.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a skattr file, or is corrupted or truncated.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No such file: {path!r}.")
+    try:
+        with safe_open(path, framework="np") as file:
+            header = (file.metadata() or {}).get(_METADATA_KEY)
+            arrays = {name: file.get_tensor(name) for name in file.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError) as error:
+        raise ValueError(
+            f"{path!r} is not a readable skattr file (corrupted or truncated?): {error}"
+        ) from error
+    try:
+        metadata = json.loads(header) if header is not None else None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path!r} has a corrupted skattr header: {error}") from error
+    if not isinstance(metadata, dict) or metadata.get("format") != FILE_FORMAT:
+        raise ValueError(
+            f"{path!r} is a safetensors file but not one saved by xCEBRAAttributor.save."
+        )
+    if metadata.get("format_version") != FILE_FORMAT_VERSION:
+        raise ValueError(
+            f"{path!r} has file format version {metadata.get('format_version')!r}; this skattr "
+            f"reads version {FILE_FORMAT_VERSION}."
+        )
+    return arrays, metadata
