@@ -10,7 +10,11 @@ Methods (names for ``method=``):
 - ``"inverted-gradient"`` -- :class:`InvertedNeuronGradient`, xCEBRA's ``pinv(J_f(x))^T``;
 - ``"gradient"`` -- :class:`NeuronGradient`, the Jacobian ``J_f(x)``;
 - ``"feature-ablation"`` -- :class:`FeatureAblation`, ``f(x) - f(x with a feature ablated)``;
-- ``"input-x-gradient"`` -- :class:`InputXGradient`, ``x ⊙ J_f(x)``.
+- ``"conductance"`` -- :class:`NeuronConductance`, the integrated gradient through one hidden
+  unit;
+- ``"input-x-gradient"`` -- :class:`InputXGradient`, ``x ⊙ J_f(x)``;
+- ``"integrated-gradients"`` -- :class:`IntegratedGradients`, the path integral of ``J_f`` from
+  a baseline, times ``x - b``.
 """
 
 from __future__ import annotations
@@ -31,16 +35,20 @@ from ._core import (
     model_device_dtype,
     model_inputs,
 )
+from .conductance import NeuronConductance
 from .feature_ablation import FeatureAblation
 from .gradient import NeuronGradient
 from .input_x_gradient import InputXGradient
+from .integrated_gradients import IntegratedGradients
 from .inverted_gradient import InvertedNeuronGradient
 
 METHODS: dict[str, type[AttributionMethod]] = {
     InvertedNeuronGradient.name: InvertedNeuronGradient,
     NeuronGradient.name: NeuronGradient,
     FeatureAblation.name: FeatureAblation,
+    NeuronConductance.name: NeuronConductance,
     InputXGradient.name: InputXGradient,
+    IntegratedGradients.name: IntegratedGradients,
 }
 
 
@@ -165,7 +173,9 @@ __all__ = [
     "AttributionMethod",
     "FeatureAblation",
     "InputXGradient",
+    "IntegratedGradients",
     "InvertedNeuronGradient",
+    "NeuronConductance",
     "NeuronGradient",
     "attribute",
     "get_method",

@@ -1,0 +1,212 @@
+"""Neuron conductance: the part of each input's integrated gradient to a latent that flows
+through one hidden unit (captum's NeuronConductance, all latents from one pass)."""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+import torch
+
+from ._core import AttributionMethod, reduce_lags
+from .feature_ablation import _baseline_like, _check_baselines
+from .integrated_gradients import quadrature  # one home for the step rules of path methods
+
+# The integration rules of captum's ``approximation_methods``, by the same names.
+PATH_METHODS = (
+    "riemann_right",
+    "riemann_left",
+    "riemann_middle",
+    "riemann_trapezoid",
+    "gausslegendre",
+)
+
+
+def _check_path(n_steps, method: str) -> None:
+    """Raise a ValueError naming ``method`` or ``n_steps`` if captum's rules would reject them."""
+    if method not in PATH_METHODS:
+        raise ValueError(f"method must be one of {PATH_METHODS}; got {method!r}.")
+    smallest = 1 if method == "gausslegendre" else 2  # a Riemann rule needs two points
+    if not isinstance(n_steps, Integral) or isinstance(n_steps, bool) or n_steps < smallest:
+        raise ValueError(
+            f"n_steps must be an integer >= {smallest} for method={method!r}; got {n_steps!r}."
+        )
+
+
+def _path_points(
+    inputs: torch.Tensor, baseline: torch.Tensor, alphas: np.ndarray
+) -> torch.Tensor:
+    """The ``S x B`` points ``baseline + alpha (x - baseline)``, step-major, as one batch."""
+    alphas = torch.as_tensor(alphas, device=inputs.device, dtype=inputs.dtype)
+    alphas = alphas.view(-1, *([1] * inputs.dim()))
+    points = baseline + alphas * (inputs - baseline)
+    return points.reshape(-1, *inputs.shape[1:])
+
+
+def _check_neuron(neuron) -> tuple[int, ...]:
+    """``neuron`` as a tuple of ints."""
+    index = (neuron,) if isinstance(neuron, Integral) else neuron
+    if (
+        not isinstance(index, tuple)
+        or not index
+        or not all(isinstance(i, Integral) and not isinstance(i, bool) for i in index)
+    ):
+        raise ValueError(
+            "neuron must be an int or a tuple of ints indexing the layer output without its "
+            f"batch axis; got {neuron!r}."
+        )
+    return tuple(int(i) for i in index)
+
+
+class NeuronConductance(AttributionMethod):
+    """Conductance of each input feature to each latent through one hidden unit, ``(K, N)``.
+
+    For latent ``k``, input ``i`` and hidden unit ``h`` of ``layer``: ``(x_i - x0_i)`` times the
+    path integral, from the baseline ``x0`` to ``x``, of ``df_k/dh * dh/dx_i``, as captum's
+    ``NeuronConductance(model, layer).attribute(x, neuron, target=k)`` computes it. All ``K``
+    latents come from one forward of the path points (a hook keeps the layer output), one
+    batched backward of the ``K`` outputs to the layer output and one backward of the unit to
+    the inputs. Windowed maps ``(N, L)`` are reduced over lags with ``lag_reduction``.
+
+    Parameters
+    ----------
+    layer : torch.nn.Module or str
+        A submodule of the model returning one tensor, or its name in ``model.named_modules()``.
+    neuron : int or tuple of int
+        Index of the hidden unit in the layer output without its batch axis (a tuple with one
+        entry per axis, e.g. ``(channel, time)`` for a ``Conv1d``).
+    n_steps : int, default=50
+        Number of points of the path integral.
+    method : {"riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle", \
+"gausslegendre"}, default="riemann_trapezoid"
+        Integration rule, as in captum (whose default for this method is the trapezoid rule).
+        :func:`~skattr.attribution.attribute`'s own ``method=`` names the attribution method,
+        so pass an instance to choose the rule: ``attribute(model, X,
+        NeuronConductance(layer, 0, method="gausslegendre"))``.
+    baselines : float or array-like of shape (N,) or (N, L), default=0.0
+        The start of the path: a scalar, or one sample's values (a ``(N,)`` baseline of a
+        windowed encoder is the same at every lag).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skattr.attribution import attribute
+    >>> model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    >>> amap = attribute(model, torch.randn(10, 3), method="conductance", layer="1", neuron=0)
+    >>> amap.shape
+    (2, 3)
+    """
+
+    name = "conductance"
+
+    def __init__(
+        self,
+        layer: torch.nn.Module | str,
+        neuron: int | tuple[int, ...],
+        n_steps: int = 50,
+        method: str = "riemann_trapezoid",
+        baselines: float | np.ndarray | torch.Tensor = 0.0,
+    ) -> None:
+        if not isinstance(layer, (torch.nn.Module, str)):
+            raise ValueError(
+                f"layer must be a torch.nn.Module or the name of one; got {type(layer).__name__}."
+            )
+        self.layer = layer
+        self.neuron = neuron
+        self.n_steps = n_steps
+        self.method = method
+        self.baselines = baselines
+        self._index = _check_neuron(neuron)
+        _check_path(n_steps, method)
+        self._baselines = _check_baselines(baselines)
+
+    def attribute_batch(self, model, inputs, lag_reduction, target=None):
+        layer = _resolve_layer(model, self.layer)
+        weights, alphas = quadrature(self.method, self.n_steps)
+        baseline = _baseline_like(self._baselines, inputs)
+        path = _path_points(inputs, baseline, alphas).detach().requires_grad_(True)
+        captured: list = []
+        handle = layer.register_forward_hook(lambda module, args, output: captured.append(output))
+        try:
+            with torch.enable_grad():
+                outputs = model(path)
+        finally:
+            handle.remove()
+        if len(captured) != 1 or not torch.is_tensor(captured[0]):
+            raise ValueError(
+                "layer must be called exactly once in the model's forward and return one tensor; "
+                f"it was called {len(captured)} time(s)."
+            )
+        hidden = captured[0]
+        if outputs.dim() != 2:
+            raise ValueError(
+                f"model must return a (batch, n_latents) tensor; got shape {tuple(outputs.shape)}."
+            )
+        unit = (slice(None), *self._check_index(hidden))
+        with torch.enable_grad():
+            # df_k/dh at the chosen unit for all K latents, (K, S*B) ...
+            layer_grads = _output_grads(outputs, hidden)[(slice(None), *unit)]
+            # ... and dh/dx, (S*B, *sample shape); samples are independent, so the sum works.
+            (unit_grads,) = torch.autograd.grad(hidden[unit].sum(), path, allow_unused=True)
+        if unit_grads is None:  # the unit does not depend on the input
+            unit_grads = torch.zeros_like(path)
+        n_steps, batch = len(alphas), inputs.shape[0]
+        weights = torch.as_tensor(weights, device=inputs.device, dtype=inputs.dtype)
+        layer_grads = layer_grads.view(-1, n_steps, batch) * weights[:, None]
+        integral = torch.einsum(
+            "ksb,sb...->bk...", layer_grads, unit_grads.view(n_steps, batch, *inputs.shape[1:])
+        )
+        return reduce_lags(integral * (inputs - baseline)[:, None], lag_reduction)
+
+    def _check_index(self, hidden: torch.Tensor) -> tuple[int, ...]:
+        """The unit's index, checked against the layer output's shape."""
+        shape = tuple(hidden.shape[1:])
+        if len(self._index) != len(shape) or not all(
+            -size <= i < size for i, size in zip(self._index, shape, strict=True)
+        ):
+            raise ValueError(
+                f"neuron must index the layer output of shape {shape} (batch axis left out) with "
+                f"{len(shape)} int(s); got {self.neuron!r}."
+            )
+        return self._index
+
+
+def _resolve_layer(model: torch.nn.Module, layer: torch.nn.Module | str) -> torch.nn.Module:
+    """``layer`` itself if it is a submodule of ``model``, or the submodule of that name."""
+    if isinstance(layer, str):
+        modules = dict(model.named_modules())
+        if layer not in modules:
+            raise ValueError(
+                f"layer must name a submodule of the model (see model.named_modules()); got "
+                f"{layer!r}."
+            )
+        return modules[layer]
+    if not any(module is layer for module in model.modules()):
+        raise ValueError("layer must be a submodule of the model; got a module outside it.")
+    return layer
+
+
+def _output_grads(outputs: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+    """``d outputs[:, k] / d hidden`` for every ``k``: ``(K, *hidden.shape)``, one backward."""
+    n_outputs = outputs.shape[1]
+    basis = torch.eye(n_outputs, device=outputs.device, dtype=outputs.dtype)
+    directions = basis[:, None, :].expand(n_outputs, *outputs.shape)
+    try:
+        (grads,) = torch.autograd.grad(
+            outputs, hidden, directions, is_grads_batched=True, retain_graph=True,
+            allow_unused=True,
+        )
+    except RuntimeError:
+        # Operations without a batching rule: one backward per latent through the same graph,
+        # as skattr.attribution.jacobian does.
+        grads = [
+            torch.autograd.grad(outputs, hidden, direction, retain_graph=True, allow_unused=True)[0]
+            for direction in directions
+        ]
+        grads = None if grads[0] is None else torch.stack(grads)
+    if grads is None:  # the outputs do not depend on the layer
+        grads = hidden.new_zeros((n_outputs, *hidden.shape))
+    return grads
+
+
+__all__ = ["NeuronConductance"]
