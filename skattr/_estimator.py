@@ -247,6 +247,10 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         Every error names the argument it is about. A fitted encoder embeds any number of
         samples (windows are extended at the edges); :meth:`fit` checks it has enough to train.
         """
+        if hasattr(X, "columns") and 0 in X.shape:
+            # An empty DataFrame has no dtypes to convert, and sklearn's message then does not
+            # say it is empty; as an array it gets the usual "Found array with 0 ..." error.
+            X = np.asarray(X)
         with _naming_argument("X", "a 2-D array (n_samples, n_features) of real numbers"):
             X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
         if y is None:
@@ -684,7 +688,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
                 estimator.feature_names_in_ = np.array(fitted["feature_names_in_"], dtype=object)
         except (KeyError, TypeError) as error:
             raise ValueError(
-                f"{os.fspath(path)!r} is missing or has malformed skattr content ({error!r})."
+                f"{os.fspath(path)!r} is missing or has malformed skattr content "
+                f"({type(error).__name__}: {error})."
             ) from error
         return estimator
 

@@ -4,6 +4,7 @@ import pytest
 import torch
 from sklearn import config_context
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -185,12 +186,69 @@ def test_joblib_round_trip_is_exact(synthetic, tmp_path):
     np.testing.assert_array_equal(loaded.attribute(X), model.attribute(X))
 
 
-def test_same_random_state_same_results(synthetic):
+@pytest.mark.parametrize("encoder", ["mlp", "conv"])
+def test_same_random_state_same_results(synthetic, encoder):
     X, y, _, _ = synthetic
-    a, b = fitted(X, y), fitted(X, y)
+    a, b = fitted(X, y, encoder=encoder), fitted(X, y, encoder=encoder)
     np.testing.assert_array_equal(a.transform(X), b.transform(X))
     np.testing.assert_array_equal(a.attribution_map_, b.attribution_map_)
-    assert not np.array_equal(fitted(X, y, random_state=1).transform(X), a.transform(X))
+    np.testing.assert_array_equal(a.attribute(X, "gradient"), b.attribute(X, "gradient"))
+    assert not np.array_equal(
+        fitted(X, y, encoder=encoder, random_state=1).transform(X), a.transform(X)
+    )
+
+
+def test_fit_works_with_torch_deterministic_algorithms(synthetic):
+    X, y, _, _ = synthetic
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        model = fitted(X, y)
+    finally:
+        torch.use_deterministic_algorithms(previous)
+    np.testing.assert_array_equal(model.transform(X), fitted(X, y).transform(X))
+
+
+def test_warm_start_continues_from_the_fitted_weights(synthetic):
+    X, y, _, _ = synthetic
+    model = fitted(X, y, warm_start=True)
+    first_curve = {name: curve.copy() for name, curve in model.loss_curve_.items()}
+    first_embedding = model.transform(X)
+    model.fit(X, y)
+    assert model.n_iter_ == 2 * FAST["max_iter"]
+    for name, curve in first_curve.items():
+        assert len(model.loss_curve_[name]) == 2 * len(curve)
+        np.testing.assert_array_equal(model.loss_curve_[name][: len(curve)], curve)
+    # The schedule continues: the second fit starts beyond regularizer_full, so it is on.
+    assert (model.loss_curve_["regularizer"][FAST["max_iter"] :] > 0).all()
+    assert not np.array_equal(model.transform(X), first_embedding)
+    again = fitted(X, y, warm_start=True).fit(X, y)
+    np.testing.assert_array_equal(again.transform(X), model.transform(X))
+    cold = fitted(X, y, warm_start=False)
+    cold.fit(X, y)
+    assert cold.n_iter_ == FAST["max_iter"]
+    np.testing.assert_array_equal(cold.transform(X), first_embedding)
+
+
+def test_warm_start_that_diverges_keeps_the_previous_weights(synthetic):
+    X, y, _, _ = synthetic
+    model = fitted(X, y, warm_start=True)
+    embedding, n_iter = model.transform(X), model.n_iter_
+    model.set_params(learning_rate=1e30)
+    with pytest.raises(FloatingPointError, match="keeps the weights it had before"):
+        model.fit(X * 1e20, y)
+    np.testing.assert_array_equal(model.transform(X), embedding)
+    assert model.n_iter_ == n_iter
+
+
+def test_a_refit_that_diverges_leaves_the_estimator_unfitted(synthetic):
+    X, y, _, _ = synthetic
+    model = fitted(X, y).set_params(learning_rate=1e30)
+    with pytest.raises(FloatingPointError, match="diverged"):
+        model.fit(X * 1e20, y)
+    assert not any(name.endswith("_") and not name.startswith("__") for name in vars(model))
+    with pytest.raises(NotFittedError):
+        model.transform(X)
 
 
 def test_fit_leaves_torch_global_rng_alone(synthetic):

@@ -1,0 +1,174 @@
+import json
+import pickle
+import struct
+import warnings
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io as sio
+import torch
+from sklearn.utils.validation import check_is_fitted
+
+from skattr import __version__, xCEBRAAttributor
+from skattr._persistence import SkattrVersionWarning
+
+from .conftest import FAST
+
+
+@pytest.fixture(scope="module")
+def model(synthetic):
+    X, y, _, _ = synthetic
+    return xCEBRAAttributor(2, 2, **FAST).fit(X, y)
+
+
+def assert_same_fit(loaded, model, X):
+    np.testing.assert_array_equal(loaded.transform(X), model.transform(X))
+    np.testing.assert_array_equal(loaded.attribution_map_, model.attribution_map_)
+    np.testing.assert_array_equal(loaded.attribute(X), model.attribute(X))
+    assert loaded.get_params() == model.get_params()
+    assert loaded.n_iter_ == model.n_iter_ and loaded.n_features_in_ == model.n_features_in_
+    assert list(loaded.embedding_names_) == list(model.embedding_names_)
+    assert list(loaded.loss_curve_) == list(model.loss_curve_)
+    for name, curve in model.loss_curve_.items():
+        np.testing.assert_array_equal(loaded.loss_curve_[name], curve)
+
+
+def test_pickle_state_holds_numpy_weights_and_no_torch_object(model):
+    state = model.__getstate__()
+    assert all(isinstance(value, np.ndarray) for value in state["module_"].values())
+    assert state["device_"] == "cpu" and state["_skattr_version"] == __version__
+    assert b"torch" not in pickle.dumps(model)
+    assert isinstance(model.module_, torch.nn.Module)  # the live estimator is untouched
+
+
+@pytest.mark.parametrize("dump", ["pickle", "joblib"])
+def test_pickle_and_joblib_round_trips_are_exact(model, synthetic, tmp_path, dump):
+    X = synthetic[0]
+    path = tmp_path / "model.bin"
+    if dump == "pickle":
+        path.write_bytes(pickle.dumps(model))
+        loaded = pickle.loads(path.read_bytes())
+    else:
+        joblib.dump(model, path)
+        loaded = joblib.load(path)
+    assert_same_fit(loaded, model, X)
+    assert not loaded.module_.training
+
+
+def test_a_state_that_claims_cuda_loads_on_the_cpu_with_a_warning(model, synthetic, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    state = model.__getstate__()
+    state["device_"] = "cuda:0"
+    loaded = xCEBRAAttributor.__new__(xCEBRAAttributor)
+    with pytest.warns(UserWarning, match="fitted on 'cuda:0', which this machine does not have"):
+        loaded.__setstate__(state)
+    assert loaded.device_ == torch.device("cpu")
+    assert next(loaded.module_.parameters()).device.type == "cpu"
+    np.testing.assert_array_equal(loaded.transform(synthetic[0]), model.transform(synthetic[0]))
+
+
+def test_another_skattr_version_warns_on_load(model):
+    state = model.__getstate__()
+    state["_skattr_version"] = "0.0.1"
+    with pytest.warns(SkattrVersionWarning, match="saved with skattr 0.0.1"):
+        xCEBRAAttributor.__new__(xCEBRAAttributor).__setstate__(state)
+
+
+def test_unfitted_estimator_pickles(synthetic):
+    loaded = pickle.loads(pickle.dumps(xCEBRAAttributor(2, 2, **FAST)))
+    assert not hasattr(loaded, "module_")
+    loaded.fit(*synthetic[:2])
+    check_is_fitted(loaded)
+
+
+def test_skops_round_trip_trusts_only_skattr(model, synthetic, tmp_path):
+    path = tmp_path / "model.skops"
+    sio.dump(model, path)
+    untrusted = sio.get_untrusted_types(file=path)
+    assert untrusted == ["skattr._estimator.xCEBRAAttributor"]
+    loaded = sio.load(path, trusted=untrusted)
+    assert_same_fit(loaded, model, synthetic[0])
+
+
+def test_save_load_round_trip_without_pickle(model, synthetic, tmp_path):
+    path = tmp_path / "model.safetensors"
+    model.save(path)
+    assert b"pickle" not in path.read_bytes()
+    assert_same_fit(xCEBRAAttributor.load(path), model, synthetic[0])
+
+
+def test_save_load_keeps_feature_names_and_a_model_without_y(synthetic, tmp_path):
+    X = pd.DataFrame(synthetic[0], columns=[f"neuron{i}" for i in range(synthetic[0].shape[1])])
+    model = xCEBRAAttributor(2, 2, **{**FAST, "encoder": "conv"}).fit(X)
+    model.save(tmp_path / "model.safetensors")
+    loaded = xCEBRAAttributor.load(tmp_path / "model.safetensors", device="cpu")
+    assert list(loaded.feature_names_in_) == list(X.columns)
+    assert_same_fit(loaded, model, X)
+
+
+def read_header(path):
+    data = path.read_bytes()
+    (length,) = struct.unpack("<Q", data[:8])
+    return data, length, json.loads(data[8 : 8 + length])
+
+
+def write_header(path, data, length, header):
+    encoded = json.dumps(header).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + data[8 + length :])
+
+
+def test_a_file_that_claims_cuda_loads_on_the_cpu(model, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    path = tmp_path / "model.safetensors"
+    model.save(path)
+    data, length, header = read_header(path)
+    metadata = json.loads(header["__metadata__"]["skattr"])
+    metadata["fitted"]["device_"] = "cuda"
+    header["__metadata__"]["skattr"] = json.dumps(metadata)
+    write_header(path, data, length, header)
+    with pytest.warns(UserWarning, match="fitted on 'cuda'"):
+        loaded = xCEBRAAttributor.load(path)
+    assert loaded.device_ == torch.device("cpu")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m: m["params"].update(encoder="__import__('os').system('true')"),
+         "'encoder' parameter"),
+        (lambda m: m["params"].update(surprise=1), "unexpected keyword argument 'surprise'"),
+        (lambda m: m.pop("fitted"), "missing or has malformed skattr content"),
+        (lambda m: m["fitted"]["encoder_spec"].update(hidden_units=7), "do not fit"),
+        (lambda m: m.update(format_version=99), "file format version 99"),
+    ],
+)
+def test_tampered_files_give_clear_errors(model, tmp_path, edit, message):
+    path = tmp_path / "model.safetensors"
+    model.save(path)
+    data, length, header = read_header(path)
+    metadata = json.loads(header["__metadata__"]["skattr"])
+    edit(metadata)
+    header["__metadata__"]["skattr"] = json.dumps(metadata)
+    write_header(path, data, length, header)
+    with pytest.raises((ValueError, TypeError), match=message):
+        xCEBRAAttributor.load(path)
+
+
+def test_random_bytes_are_not_a_model(tmp_path):
+    path = tmp_path / "noise.safetensors"
+    path.write_bytes(np.random.default_rng(0).bytes(1000))
+    with pytest.raises(ValueError, match="not a readable skattr file"):
+        xCEBRAAttributor.load(path)
+
+
+def test_saving_a_random_state_instance_warns_and_stores_none(synthetic, tmp_path):
+    X, y, _, _ = synthetic
+    model = xCEBRAAttributor(2, 2, **{**FAST, "random_state": np.random.RandomState(0)}).fit(X, y)
+    with pytest.warns(UserWarning, match="RandomState instance"):
+        model.save(tmp_path / "model.safetensors")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert xCEBRAAttributor.load(tmp_path / "model.safetensors").random_state is None
