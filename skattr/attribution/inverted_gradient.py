@@ -19,6 +19,13 @@ class InvertedNeuronGradient(AttributionMethod):
 
     Parameters
     ----------
+    solver : {"svd", "lstsq"}, default="svd"
+        ``"svd"``: :func:`torch.linalg.pinv` (an SVD per sample). ``"lstsq"``: the
+        minimum-norm solution ``P`` of ``J P = I``, which is ``pinv(J)`` too. On the CPU it uses
+        LAPACK's ``gelsd`` (rank-revealing, honours ``rcond``); on CUDA, where torch offers only
+        ``gels`` (full rank assumed), it solves ``P = J^T (J J^T)^-1`` by a Cholesky
+        factorisation, which needs full row rank (``K <= N`` and no collapsed latent); rank
+        deficiency there raises instead of returning garbage.
     rcond : float, default=None
         Singular values below ``rcond`` times the largest are treated as zero. ``None`` means
         ``max(K, N)`` times the machine epsilon of the Jacobian's own dtype (float32 for a
@@ -38,7 +45,12 @@ class InvertedNeuronGradient(AttributionMethod):
 
     name = "inverted-gradient"
 
-    def __init__(self, rcond: float | None = None) -> None:
+    def __init__(self, solver: str = "svd", rcond: float | None = None) -> None:
+        if solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}; got {solver!r}.")
+        if rcond is not None and not rcond >= 0:
+            raise ValueError(f"rcond must be a non-negative number or None; got {rcond!r}.")
+        self.solver = solver
         self.rcond = rcond
 
     def attribute_batch(self, model, inputs, lag_reduction, target=None):
@@ -46,7 +58,33 @@ class InvertedNeuronGradient(AttributionMethod):
         rcond = self.rcond
         if rcond is None:
             rcond = max(jac.shape[-2:]) * torch.finfo(jac.dtype).eps
-        return torch.linalg.pinv(jac.to(torch.float64), rtol=rcond).transpose(1, 2)
+        jac = jac.to(torch.float64)
+        if self.solver == "svd":
+            return torch.linalg.pinv(jac, rtol=rcond).transpose(1, 2)
+        return _minimum_norm_inverse(jac, rcond).transpose(1, 2)
 
 
-__all__ = ["InvertedNeuronGradient"]
+SOLVERS = ("svd", "lstsq")
+
+
+def _minimum_norm_inverse(jac: torch.Tensor, rcond: float) -> torch.Tensor:
+    """``pinv(J)`` for a batch ``(B, K, N)`` as the minimum-norm solution of ``J P = I``."""
+    identity = torch.eye(jac.shape[1], dtype=jac.dtype, device=jac.device).expand(
+        jac.shape[0], -1, -1
+    )
+    if jac.device.type == "cpu":
+        return torch.linalg.lstsq(jac, identity, rcond=rcond, driver="gelsd").solution
+    # gels, torch's only CUDA driver, does not give minimum-norm solutions of underdetermined
+    # systems; J^T (J J^T)^-1 does, for full row rank.
+    return _gram_inverse(jac, identity)
+
+
+def _gram_inverse(jac: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
+    """``J^T (J J^T)^-1`` through a batched Cholesky factorisation; needs full row rank."""
+    factor, info = torch.linalg.cholesky_ex(jac @ jac.transpose(1, 2))
+    if bool((info > 0).any()):
+        raise ValueError(
+            "solver='lstsq' on CUDA needs Jacobians of full row rank (K <= N, no collapsed "
+            "latent); use solver='svd'."
+        )
+    return jac.transpose(1, 2) @ torch.cholesky_solve(identity, factor)

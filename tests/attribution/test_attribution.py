@@ -154,3 +154,42 @@ def test_jacobian_of_a_module_without_batching_rules_falls_back_to_one_backward_
                             .expand(3, 5, 3), is_grads_batched=True)
     expected = torch.func.vmap(torch.func.jacrev(lambda x: torch.tanh(layer(x))))(X)
     torch.testing.assert_close(jacobian(Model(), X), expected)
+
+
+@pytest.mark.parametrize("name", ["mlp", "conv"])
+def test_lstsq_and_svd_solvers_agree(name):
+    model = small_encoder(name)
+    shape = (30, 6) if name == "mlp" else (30, 6, model.receptive_field)
+    X = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    svd = attribute(model, X, "inverted-gradient", solver="svd", return_per_sample=True)
+    lstsq = attribute(model, X, "inverted-gradient", solver="lstsq", return_per_sample=True)
+    np.testing.assert_allclose(lstsq, svd, rtol=1e-8, atol=1e-10)
+
+
+def test_gram_inverse_used_on_cuda_is_the_pseudo_inverse():
+    from skattr.attribution.inverted_gradient import _gram_inverse
+
+    jac = torch.randn(20, 3, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    identity = torch.eye(3, dtype=torch.float64).expand(20, -1, -1)
+    torch.testing.assert_close(_gram_inverse(jac, identity), torch.linalg.pinv(jac))
+    jac[4, 2] = jac[4, 1]  # a collapsed latent: rank 2
+    with pytest.raises(ValueError, match="full row rank"):
+        _gram_inverse(jac, identity)
+
+
+def test_lstsq_solver_honours_rcond_on_a_rank_deficient_jacobian():
+    weight = torch.tensor([[1.0, 2.0, 0.0], [2.0, 4.0, 1e-9]], dtype=torch.float64)
+    model = torch.nn.Linear(3, 2, bias=False).double()
+    with torch.no_grad():
+        model.weight.copy_(weight)
+    X = torch.randn(4, 3, dtype=torch.float64)
+    for solver in ("svd", "lstsq"):
+        amap = attribute(model, X, "inverted-gradient", solver=solver, rcond=1e-6,
+                         reduction="mean")
+        expected = torch.linalg.pinv(weight, rtol=1e-6).T.numpy()
+        np.testing.assert_allclose(amap, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_unknown_solver_is_named():
+    with pytest.raises(ValueError, match="solver must be one of"):
+        attribute(torch.nn.Linear(3, 2), torch.randn(4, 3), solver="qr")
