@@ -10,8 +10,12 @@ Methods (names for ``method=``):
 - ``"inverted-gradient"`` -- :class:`InvertedNeuronGradient`, xCEBRA's ``pinv(J_f(x))^T``;
 - ``"gradient"`` -- :class:`NeuronGradient`, the Jacobian ``J_f(x)``;
 - ``"feature-ablation"`` -- :class:`FeatureAblation`, ``f(x) - f(x with a feature ablated)``;
+- ``"gradient-shap"`` -- :class:`GradientShap`, expected gradients times ``x - b`` from random
+  baselines and path points;
 - ``"conductance"`` -- :class:`NeuronConductance`, the integrated gradient through one hidden
   unit;
+- ``"igc"`` -- :class:`IntegratedGradientCorrelation`, integrated gradient correlation:
+  each latent's row sums to its correlation with the target over the data;
 - ``"input-x-gradient"`` -- :class:`InputXGradient`, ``x ⊙ J_f(x)``;
 - ``"integrated-gradients"`` -- :class:`IntegratedGradients`, the path integral of ``J_f`` from
   a baseline, times ``x - b``.
@@ -38,6 +42,8 @@ from ._core import (
 from .conductance import NeuronConductance
 from .feature_ablation import FeatureAblation
 from .gradient import NeuronGradient
+from .gradient_shap import GradientShap
+from .igc import IntegratedGradientCorrelation
 from .input_x_gradient import InputXGradient
 from .integrated_gradients import IntegratedGradients
 from .inverted_gradient import InvertedNeuronGradient
@@ -47,8 +53,10 @@ METHODS: dict[str, type[AttributionMethod]] = {
     NeuronGradient.name: NeuronGradient,
     FeatureAblation.name: FeatureAblation,
     NeuronConductance.name: NeuronConductance,
+    IntegratedGradientCorrelation.name: IntegratedGradientCorrelation,
     InputXGradient.name: InputXGradient,
     IntegratedGradients.name: IntegratedGradients,
+    GradientShap.name: GradientShap,
 }
 
 
@@ -172,7 +180,9 @@ __all__ = [
     "LAG_REDUCTIONS",
     "AttributionMethod",
     "FeatureAblation",
+    "GradientShap",
     "InputXGradient",
+    "IntegratedGradientCorrelation",
     "IntegratedGradients",
     "InvertedNeuronGradient",
     "NeuronConductance",
