@@ -76,13 +76,16 @@ def _minimum_norm_inverse(jac: torch.Tensor, rcond: float) -> torch.Tensor:
         return torch.linalg.lstsq(jac, identity, rcond=rcond, driver="gelsd").solution
     # gels, torch's only CUDA driver, does not give minimum-norm solutions of underdetermined
     # systems; J^T (J J^T)^-1 does, for full row rank.
-    return _gram_inverse(jac, identity)
+    return _gram_inverse(jac, identity, rcond)
 
 
-def _gram_inverse(jac: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
+def _gram_inverse(jac: torch.Tensor, identity: torch.Tensor, rcond: float) -> torch.Tensor:
     """``J^T (J J^T)^-1`` through a batched Cholesky factorisation; needs full row rank."""
     factor, info = torch.linalg.cholesky_ex(jac @ jac.transpose(1, 2))
-    if bool((info > 0).any()):
+    # Rounding often lets a singular Gram matrix factorise with a tiny pivot; the pivots scale
+    # like J's singular values, so compare them with rcond as pinv compares singular values.
+    pivots = factor.diagonal(dim1=1, dim2=2)
+    if bool((info > 0).any()) or bool((pivots.amin(-1) <= rcond * pivots.amax(-1)).any()):
         raise ValueError(
             "solver='lstsq' on CUDA needs Jacobians of full row rank (K <= N, no collapsed "
             "latent); use solver='svd'."
