@@ -397,7 +397,14 @@ def attribution_auc_ci(
     takes, per entry, the largest value among the drawn points by walking down the points
     sorted by value. The AUCs of all replicates come from one rank computation: the ROC AUC is
     the Mann-Whitney ``U`` of the connected entries divided by ``n_pos * n_neg``, with ties
-    given average ranks as in :func:`sklearn.metrics.roc_auc_score`.
+    given average ranks as in :func:`sklearn.metrics.roc_auc_score`. ``max_abs`` also keeps
+    two ``(T, K * N)`` arrays (the sort order and sorted values).
+
+    The percentile interval inherits the bootstrap's bias: a replicate's mean map carries
+    about twice the sampling noise of the full-data map, so when that noise matters (weak
+    attributions, short recordings) the replicate AUCs sit below the full-data ``auc`` and the
+    interval can exclude it. ``distribution`` is returned for other intervals (e.g. basic or
+    BCa) or for comparing two models on the same draws (same ``random_state``).
 
     Examples
     --------
