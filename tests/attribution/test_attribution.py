@@ -193,3 +193,26 @@ def test_lstsq_solver_honours_rcond_on_a_rank_deficient_jacobian():
 def test_unknown_solver_is_named():
     with pytest.raises(ValueError, match="solver must be one of"):
         attribute(torch.nn.Linear(3, 2), torch.randn(4, 3), solver="qr")
+
+
+@pytest.mark.parametrize("shape", [(40, 3, 7), (40, 7, 3)])
+def test_gram_pinv_equals_torch_pinv_with_the_same_cut_off(shape):
+    from skattr.attribution.inverted_gradient import _gram_pinv
+
+    generator = torch.Generator().manual_seed(4)
+    jac = torch.randn(shape, dtype=torch.float64, generator=generator)
+    jac[5] = 0.0  # pinv of zero is zero
+    jac[6, 1] = jac[6, 0] * (1 + 1e-9)  # singular up to 1e-9: cut at rcond = 1e-6
+    for rcond in (1e-6, 1e-3):
+        torch.testing.assert_close(
+            _gram_pinv(jac, rcond), torch.linalg.pinv(jac, rtol=rcond), rtol=1e-7, atol=1e-9
+        )
+
+
+def test_float32_model_map_is_the_float64_pinv_of_its_jacobian():
+    model = small_encoder("mlp").float()
+    X = torch.randn(64, 6, generator=torch.Generator().manual_seed(5))
+    per_sample = attribute(model, X, "inverted-gradient", return_per_sample=True)
+    jac = jacobian(model, X).double()
+    expected = torch.linalg.pinv(jac, rtol=6 * torch.finfo(torch.float32).eps).mT
+    np.testing.assert_allclose(per_sample, expected.numpy(), rtol=1e-7, atol=1e-9)
