@@ -39,10 +39,13 @@ def check_ground_truth(ground_truth, shape: tuple[int, ...] | None = None) -> np
     """
     truth = np.asarray(ground_truth)
     if truth.dtype != bool:
-        if truth.dtype.kind not in "biuf" or not np.isin(truth, (0, 1)).all():
+        numeric = truth.dtype.kind in "biuf"
+        if not numeric or not np.isin(truth, (0, 1)).all():
+            # Show the offending values, not merely the first ones (which may be valid 0s).
+            offending = truth.ravel() if not numeric else truth[~np.isin(truth, (0, 1))]
             raise ValueError(
                 "ground_truth must hold booleans (or only the numbers 0 and 1); got values of "
-                f"dtype {truth.dtype} such as {truth.ravel()[:5].tolist()}."
+                f"dtype {truth.dtype} such as {np.unique(offending)[:5].tolist()}."
             )
         truth = truth.astype(bool)
     if shape is not None and truth.shape != tuple(shape):
