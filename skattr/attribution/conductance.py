@@ -22,14 +22,14 @@ PATH_METHODS = (
 )
 
 
-def _check_path(n_steps, method: str) -> None:
-    """Raise a ValueError naming ``method`` or ``n_steps`` if captum's rules would reject them."""
-    if method not in PATH_METHODS:
-        raise ValueError(f"method must be one of {PATH_METHODS}; got {method!r}.")
-    smallest = 1 if method == "gausslegendre" else 2  # a Riemann rule needs two points
+def _check_path(n_steps, rule: str) -> None:
+    """Raise a ValueError naming ``rule`` or ``n_steps`` if captum's rules would reject them."""
+    if rule not in PATH_METHODS:
+        raise ValueError(f"rule must be one of {PATH_METHODS}; got {rule!r}.")
+    smallest = 1 if rule == "gausslegendre" else 2  # a Riemann rule needs two points
     if not isinstance(n_steps, Integral) or isinstance(n_steps, bool) or n_steps < smallest:
         raise ValueError(
-            f"n_steps must be an integer >= {smallest} for method={method!r}; got {n_steps!r}."
+            f"n_steps must be an integer >= {smallest} for rule={rule!r}; got {n_steps!r}."
         )
 
 
@@ -77,12 +77,10 @@ class NeuronConductance(AttributionMethod):
         entry per axis, e.g. ``(channel, time)`` for a ``Conv1d``).
     n_steps : int, default=50
         Number of points of the path integral.
-    method : {"riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle", \
+    rule : {"riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle", \
 "gausslegendre"}, default="riemann_trapezoid"
-        Integration rule, as in captum (whose default for this method is the trapezoid rule).
-        :func:`~skattr.attribution.attribute`'s own ``method=`` names the attribution method,
-        so pass an instance to choose the rule: ``attribute(model, X,
-        NeuronConductance(layer, 0, method="gausslegendre"))``.
+        Integration rule: captum's ``method`` (whose default for this attribution method is
+        the trapezoid rule).
     baselines : float or array-like of shape (N,) or (N, L), default=0.0
         The start of the path: a scalar, or one sample's values (a ``(N,)`` baseline of a
         windowed encoder is the same at every lag).
@@ -104,7 +102,7 @@ class NeuronConductance(AttributionMethod):
         layer: torch.nn.Module | str,
         neuron: int | tuple[int, ...],
         n_steps: int = 50,
-        method: str = "riemann_trapezoid",
+        rule: str = "riemann_trapezoid",
         baselines: float | np.ndarray | torch.Tensor = 0.0,
     ) -> None:
         if not isinstance(layer, (torch.nn.Module, str)):
@@ -114,15 +112,15 @@ class NeuronConductance(AttributionMethod):
         self.layer = layer
         self.neuron = neuron
         self.n_steps = n_steps
-        self.method = method
+        self.rule = rule
         self.baselines = baselines
         self._index = _check_neuron(neuron)
-        _check_path(n_steps, method)
+        _check_path(n_steps, rule)
         self._baselines = _check_baselines(baselines)
 
     def attribute_batch(self, model, inputs, lag_reduction, target=None):
         layer = _resolve_layer(model, self.layer)
-        weights, alphas = quadrature(self.method, self.n_steps)
+        weights, alphas = quadrature(self.rule, self.n_steps)
         baseline = _baseline_like(self._baselines, inputs)
         path = _path_points(inputs, baseline, alphas).detach().requires_grad_(True)
         captured: list = []

@@ -37,12 +37,11 @@ class IntegratedGradientCorrelation(AttributionMethod):
     ----------
     n_steps : int, default=50
         Number of points of the path integral.
-    method : {"gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", \
+    rule : {"gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", \
 "riemann_middle"}, default="gausslegendre"
-        Integration rule, as in captum. :func:`~skattr.attribution.attribute`'s own
-        ``method=`` names the attribution method, so pass an instance to choose the rule.
-        Captum's ``"riemann_trapezoid"`` weights sum to ``1 - 1/n_steps`` (it halves the end
-        weights of ``1/n_steps`` steps), so its rows sum to ``(1 - 1/n_steps) r``.
+        Integration rule: captum's ``method``. Captum's ``"riemann_trapezoid"`` weights sum
+        to ``1 - 1/n_steps`` (it halves the end weights of ``1/n_steps`` steps), so its rows
+        sum to ``(1 - 1/n_steps) r``.
     baselines : float or array-like of shape (N,) or (N, L), default=0.0
         The start of the path: a scalar, or one sample's values (a ``(N,)`` baseline of a
         windowed encoder is the same at every lag).
@@ -75,12 +74,12 @@ class IntegratedGradientCorrelation(AttributionMethod):
     def __init__(
         self,
         n_steps: int = 50,
-        method: str = "gausslegendre",
+        rule: str = "gausslegendre",
         baselines: float | np.ndarray | torch.Tensor = 0.0,
     ) -> None:
-        _check_path(n_steps, method)
+        _check_path(n_steps, rule)
         self.n_steps = n_steps
-        self.method = method
+        self.rule = rule
         self.baselines = baselines
         self._baselines = _check_baselines(baselines)
         self._statistics = None
@@ -127,7 +126,7 @@ class IntegratedGradientCorrelation(AttributionMethod):
                 target = model(inputs)
         elif target is None:
             raise ValueError("target is None, but prepare() was given a target.")
-        weights, alphas = quadrature(self.method, self.n_steps)
+        weights, alphas = quadrature(self.rule, self.n_steps)
         baseline = _baseline_like(self._baselines, inputs)
         # IG of all K latents at once: one forward and one batched backward of the S x B points.
         jac = jacobian(model, _path_points(inputs, baseline, alphas))

@@ -13,8 +13,8 @@ RIEMANN_RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_tra
 RULES = ("gausslegendre", *RIEMANN_RULES)
 
 
-def quadrature(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Step weights and path points ``alpha`` in ``[0, 1]`` of captum's quadrature ``method``.
+def quadrature(rule: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Step weights and path points ``alpha`` in ``[0, 1]`` of captum's quadrature ``rule``.
 
     The rules are captum's (``captum.attr._utils.approximation_methods``), computed in float64:
     captum rounds the Riemann points and all weights to float32, which moves its results by a
@@ -28,21 +28,21 @@ def quadrature(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     >>> weights.tolist(), alphas.tolist()
     ([0.16666666666666666, 0.3333333333333333, 0.16666666666666666], [0.0, 0.5, 1.0])
     """
-    if method == "gausslegendre":
+    if rule == "gausslegendre":
         nodes, weights = np.polynomial.legendre.leggauss(n_steps)
         # Gauss-Legendre lives on [-1, 1]: map the nodes to [0, 1] and halve the weights.
         return 0.5 * weights, 0.5 * (1.0 + nodes)
     weights = np.full(n_steps, 1.0 / n_steps)
-    if method == "riemann_trapezoid":
+    if rule == "riemann_trapezoid":
         weights[[0, -1]] /= 2
         return weights, np.linspace(0.0, 1.0, n_steps)
-    if method == "riemann_left":
+    if rule == "riemann_left":
         return weights, np.linspace(0.0, 1.0 - 1.0 / n_steps, n_steps)
-    if method == "riemann_middle":
+    if rule == "riemann_middle":
         return weights, np.linspace(0.5 / n_steps, 1.0 - 0.5 / n_steps, n_steps)
-    if method == "riemann_right":
+    if rule == "riemann_right":
         return weights, np.linspace(1.0 / n_steps, 1.0, n_steps)
-    raise ValueError(f"method must be one of {RULES}; got {method!r}.")
+    raise ValueError(f"rule must be one of {RULES}; got {rule!r}.")
 
 
 class IntegratedGradients(AttributionMethod):
@@ -60,9 +60,9 @@ class IntegratedGradients(AttributionMethod):
     ----------
     n_steps : int, default=50
         Number of points on the path (at least 2 for the Riemann rules).
-    method : {"gausslegendre", "riemann_left", "riemann_right", "riemann_middle", \
+    rule : {"gausslegendre", "riemann_left", "riemann_right", "riemann_middle", \
 "riemann_trapezoid"}, default="gausslegendre"
-        Quadrature rule, as in captum (whose ``"riemann_trapezoid"`` weights sum to
+        Quadrature rule: captum's ``method`` (whose ``"riemann_trapezoid"`` weights sum to
         ``1 - 1/n_steps``, see :func:`quadrature`).
     baselines : float or array-like, default=0.0
         The path's start: a scalar, or an array broadcastable to one sample, ``(N,)`` or
@@ -98,16 +98,16 @@ class IntegratedGradients(AttributionMethod):
     def __init__(
         self,
         n_steps: int = 50,
-        method: str = "gausslegendre",
+        rule: str = "gausslegendre",
         baselines=0.0,
         internal_batch_size: int | None = None,
     ) -> None:
-        if method not in RULES:
-            raise ValueError(f"method must be one of {RULES}; got {method!r}.")
+        if rule not in RULES:
+            raise ValueError(f"rule must be one of {RULES}; got {rule!r}.")
         if not isinstance(n_steps, Integral) or isinstance(n_steps, bool) or n_steps < 1:
             raise ValueError(f"n_steps must be a positive integer; got {n_steps!r}.")
-        if method in RIEMANN_RULES and n_steps < 2:
-            raise ValueError(f"n_steps must be at least 2 for method={method!r}; got {n_steps}.")
+        if rule in RIEMANN_RULES and n_steps < 2:
+            raise ValueError(f"n_steps must be at least 2 for rule={rule!r}; got {n_steps}.")
         if internal_batch_size is not None and (
             not isinstance(internal_batch_size, Integral)
             or isinstance(internal_batch_size, bool)
@@ -123,7 +123,7 @@ class IntegratedGradients(AttributionMethod):
                 f"got {baselines!r}."
             )
         self.n_steps = int(n_steps)
-        self.method = method
+        self.rule = rule
         self.baselines = baselines
         self.internal_batch_size = internal_batch_size
 
@@ -131,7 +131,7 @@ class IntegratedGradients(AttributionMethod):
         self, model: torch.nn.Module, inputs: torch.Tensor, target: torch.Tensor | None
     ) -> None:
         self._baseline = _baseline_sample(self.baselines, inputs)
-        weights, alphas = quadrature(self.method, self.n_steps)
+        weights, alphas = quadrature(self.rule, self.n_steps)
         self._weights = torch.as_tensor(weights, device=inputs.device, dtype=inputs.dtype)
         self._alphas = torch.as_tensor(alphas, device=inputs.device, dtype=inputs.dtype)
         with torch.no_grad():

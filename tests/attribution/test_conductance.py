@@ -68,17 +68,30 @@ def test_conductance_equals_captum_per_latent(name, baseline_kind):
 
 
 @pytest.mark.parametrize(
-    "method", ["riemann_left", "riemann_right", "riemann_middle", "gausslegendre"]
+    "rule", ["riemann_left", "riemann_right", "riemann_middle", "gausslegendre"]
 )
-def test_every_captum_rule_is_supported(method):
+def test_every_captum_rule_is_supported(rule):
     model = small_encoder("mlp")
     inputs = _inputs(model, n_samples=5)
     _, layer, neuron = _layer_and_neuron("mlp", model)
-    expected = _captum_maps(model, layer, neuron, inputs, 0.0, n_steps=7, method=method)
-    # attribute()'s own method= names the attribution method: the rule goes to an instance.
-    ours = attribute(model, inputs, NeuronConductance(layer, neuron, n_steps=7, method=method),
+    expected = _captum_maps(model, layer, neuron, inputs, 0.0, n_steps=7, method=rule)
+    ours = attribute(model, inputs, NeuronConductance(layer, neuron, n_steps=7, rule=rule),
                      return_per_sample=True)
     np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-9)
+
+
+def test_the_rule_is_chosen_by_name_through_attribute():
+    model = small_encoder("mlp")
+    inputs = _inputs(model, n_samples=5)
+    layer_name, layer, neuron = _layer_and_neuron("mlp", model)
+    expected = _captum_maps(model, layer, neuron, inputs, 0.0, n_steps=32, method="riemann_left")
+    ours = attribute(model, inputs, "conductance", layer=layer_name, neuron=neuron,
+                     rule="riemann_left", n_steps=32, return_per_sample=True)
+    np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-9)
+    # ... and it is not the default (trapezoid) rule's answer.
+    default = attribute(model, inputs, "conductance", layer=layer_name, neuron=neuron,
+                        n_steps=32, return_per_sample=True)
+    assert np.abs(default - ours).max() > 1e-4
 
 
 def test_conductance_through_a_bottleneck_unit_sums_to_the_path_change():
@@ -89,7 +102,7 @@ def test_conductance_through_a_bottleneck_unit_sums_to_the_path_change():
         torch.nn.Linear(4, 1), torch.nn.Tanh(), torch.nn.Linear(1, 2)
     ).double()
     X = torch.randn(6, 4, dtype=torch.float64)
-    conductance = NeuronConductance(model[1], 0, n_steps=200, method="gausslegendre")
+    conductance = NeuronConductance(model[1], 0, n_steps=200, rule="gausslegendre")
     maps = attribute(model, X, conductance, return_per_sample=True)
     with torch.no_grad():
         change = (model(X) - model(torch.zeros(1, 4, dtype=torch.float64))).numpy()
@@ -137,9 +150,9 @@ def test_registered_and_float32_model_works():
         ({"neuron": 1.0}, "neuron must be an int or a tuple of ints"),
         ({"neuron": (1, "a")}, "neuron must be an int or a tuple of ints"),
         ({"neuron": ()}, "neuron must be an int or a tuple of ints"),
-        ({"method": "simpson"}, "method must be one of"),
-        ({"n_steps": 0, "method": "gausslegendre"}, r"n_steps must be an integer >= 1"),
-        ({"n_steps": 1}, r"n_steps must be an integer >= 2 for method='riemann_trapezoid'"),
+        ({"rule": "simpson"}, "rule must be one of"),
+        ({"n_steps": 0, "rule": "gausslegendre"}, r"n_steps must be an integer >= 1"),
+        ({"n_steps": 1}, r"n_steps must be an integer >= 2 for rule='riemann_trapezoid'"),
         ({"n_steps": 2.5}, "n_steps must be an integer"),
         ({"baselines": "zero"}, "baselines must be a scalar or"),
     ],

@@ -67,11 +67,23 @@ def test_igc_equals_weighted_captum_integrated_gradients(name, baseline_kind):
 def test_every_captum_rule_is_supported():
     model = small_encoder("mlp")
     inputs, labels = _inputs(model), _labels()
-    for method in ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"):
-        expected = _captum_igc_terms(model, inputs, labels, n_steps=7, method=method).sum(0)
-        igc = IntegratedGradientCorrelation(n_steps=7, method=method)
+    for rule in ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"):
+        expected = _captum_igc_terms(model, inputs, labels, n_steps=7, method=rule).sum(0)
+        igc = IntegratedGradientCorrelation(n_steps=7, rule=rule)
         np.testing.assert_allclose(attribute(model, inputs, igc, target=labels), expected,
                                    rtol=1e-6, atol=1e-8)
+
+
+def test_the_rule_is_chosen_by_name_through_attribute():
+    model = small_encoder("mlp")
+    inputs, labels = _inputs(model), _labels()
+    expected = _captum_igc_terms(model, inputs, labels, n_steps=32, method="riemann_left")
+    ours = attribute(model, inputs, "igc", target=labels, rule="riemann_left", n_steps=32,
+                     return_per_sample=True)
+    np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-8)
+    # ... and it is not the default rule's answer.
+    default = attribute(model, inputs, "igc", target=labels, n_steps=32, return_per_sample=True)
+    assert np.abs(default - ours).max() > 1e-6
 
 
 def test_mean_abs_lag_reduction_of_a_windowed_model():
@@ -104,12 +116,12 @@ def test_rows_sum_exactly_to_the_correlation_on_a_linear_model():
     X = torch.randn(30, N_FEATURES, dtype=torch.float64)
     labels = _labels(n_samples=30)
     expected = _correlations(_outputs(model, X), labels)
-    for method in ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle"):
-        igc = IntegratedGradientCorrelation(n_steps=2, method=method, baselines=-1.0)
+    for rule in ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle"):
+        igc = IntegratedGradientCorrelation(n_steps=2, rule=rule, baselines=-1.0)
         amap = attribute(model, X, igc, target=labels, batch_size=7)
         np.testing.assert_allclose(amap.sum(1), expected, rtol=1e-12, atol=1e-14)
     # captum's trapezoid rule halves the end weights of 1/n steps: they sum to 1 - 1/n.
-    igc = IntegratedGradientCorrelation(n_steps=4, method="riemann_trapezoid", baselines=-1.0)
+    igc = IntegratedGradientCorrelation(n_steps=4, rule="riemann_trapezoid", baselines=-1.0)
     np.testing.assert_allclose(attribute(model, X, igc, target=labels).sum(1), 0.75 * expected,
                                rtol=1e-12, atol=1e-14)
 
@@ -183,9 +195,9 @@ def test_attribute_batch_without_prepare_raises():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"method": "simpson"}, "method must be one of"),
-        ({"n_steps": 0}, r"n_steps must be an integer >= 1 for method='gausslegendre'"),
-        ({"n_steps": 1, "method": "riemann_left"}, r"n_steps must be an integer >= 2"),
+        ({"rule": "simpson"}, "rule must be one of"),
+        ({"n_steps": 0}, r"n_steps must be an integer >= 1 for rule='gausslegendre'"),
+        ({"n_steps": 1, "rule": "riemann_left"}, r"n_steps must be an integer >= 2"),
         ({"baselines": "zero"}, "baselines must be a scalar or"),
         ({"baselines": float("inf")}, "baselines must be finite"),
     ],

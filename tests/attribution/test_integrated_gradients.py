@@ -14,7 +14,7 @@ def _inputs(model, n_samples=11, seed=1):
     return torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
 
 
-def _captum_maps(model, inputs, baseline, n_steps, method):
+def _captum_maps(model, inputs, baseline, n_steps, rule):
     """Captum's IntegratedGradients, called once per latent, as ``(T, K, N[, L])``."""
     if torch.is_tensor(baseline):
         # captum takes a baseline of the inputs' shape (or with a leading 1).
@@ -24,23 +24,23 @@ def _captum_maps(model, inputs, baseline, n_steps, method):
     explainer = CaptumIntegratedGradients(model)
     return torch.stack([
         explainer.attribute(inputs, baselines=baseline, target=k, n_steps=n_steps,
-                            method=method).detach()
+                            method=rule).detach()
         for k in range(3)
     ], dim=1)
 
 
 @pytest.mark.parametrize("name", ["mlp", "conv"])
-@pytest.mark.parametrize("method", RULES)
+@pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize("baseline_kind", ["scalar", "tensor"])
-def test_integrated_gradients_equal_captum_per_latent(name, method, baseline_kind):
+def test_integrated_gradients_equal_captum_per_latent(name, rule, baseline_kind):
     model = small_encoder(name)
     inputs = _inputs(model)
     generator = torch.Generator().manual_seed(2)
     baseline = (0.3 if baseline_kind == "scalar"
                 else 0.5 * torch.randn(6, dtype=torch.float64, generator=generator))
-    expected = _captum_maps(model, inputs, baseline, 12, method)
+    expected = _captum_maps(model, inputs, baseline, 12, rule)
     expected = (expected.mean(-1) if expected.dim() == 4 else expected).numpy()
-    ig = IntegratedGradients(n_steps=12, method=method, baselines=baseline)
+    ig = IntegratedGradients(n_steps=12, rule=rule, baselines=baseline)
     # batch_size=4 does not divide the 11 samples: the last batch is a partial one.
     ours = attribute(model, inputs, ig, return_per_sample=True, batch_size=4)
     # captum rounds its step weights (and Riemann points) to float32, we do not: ~1e-10 apart.
@@ -89,37 +89,49 @@ def test_completeness_delta_is_small_with_gauss_legendre():
     ig = IntegratedGradients(n_steps=32, baselines=np.linspace(-1, 1, 6))
     attribute(model, _inputs(model, n_samples=30), ig, batch_size=8)
     assert ig.max_delta_ < 1e-10 and 0 <= ig.mean_delta_ <= ig.max_delta_
-    coarse = IntegratedGradients(n_steps=4, method="riemann_left")
+    coarse = IntegratedGradients(n_steps=4, rule="riemann_left")
     attribute(model, _inputs(model, n_samples=30), coarse, batch_size=8)
     assert coarse.max_delta_ > 1e-4  # a coarse left sum really is off, and it says so
 
 
 def test_completeness_delta_is_reset_for_each_run():
     model = small_encoder("mlp")
-    ig = IntegratedGradients(n_steps=2, method="riemann_right")
+    ig = IntegratedGradients(n_steps=2, rule="riemann_right")
     attribute(model, 3 * _inputs(model), ig)
     coarse_delta = ig.max_delta_
     attribute(model, torch.zeros(4, 6, dtype=torch.float64), ig)  # x = b: nothing to attribute
     assert coarse_delta > 1e-3 and ig.max_delta_ == 0.0 and ig.mean_delta_ == 0.0
 
 
-@pytest.mark.parametrize("method", RULES)
-def test_integrated_gradients_of_a_linear_model_are_exact(method):
+@pytest.mark.parametrize("rule", RULES)
+def test_integrated_gradients_of_a_linear_model_are_exact(rule):
     model = torch.nn.Linear(5, 2).double()
     X = np.random.default_rng(0).standard_normal((20, 5))
     baseline = np.random.default_rng(1).standard_normal(5)
-    ig = IntegratedGradients(n_steps=5, method=method, baselines=baseline)
+    ig = IntegratedGradients(n_steps=5, rule=rule, baselines=baseline)
     maps = attribute(model, X, ig, return_per_sample=True)
     W = model.weight.detach().numpy()
     # captum's trapezoid weights are 1/n halved at both ends for n points on [0, 1]: they sum
     # to 1 - 1/n, and so does its (and our) integral of a constant gradient.
-    scale = 1 - 1 / 5 if method == "riemann_trapezoid" else 1.0
+    scale = 1 - 1 / 5 if rule == "riemann_trapezoid" else 1.0
     np.testing.assert_allclose(maps, scale * W[None] * (X - baseline)[:, None, :], rtol=1e-13,
                                atol=1e-14)
     np.testing.assert_allclose(maps.sum(-1), scale * (X - baseline) @ W.T, rtol=1e-12,
                                atol=1e-14)
-    if method != "riemann_trapezoid":
+    if rule != "riemann_trapezoid":
         assert ig.max_delta_ < 1e-13
+
+
+def test_the_rule_is_chosen_by_name_through_attribute():
+    model = small_encoder("mlp")
+    inputs = _inputs(model, n_samples=5)
+    ours = attribute(model, inputs, "integrated-gradients", rule="riemann_left", n_steps=32,
+                     return_per_sample=True)
+    expected = _captum_maps(model, inputs, 0.0, 32, "riemann_left").numpy()
+    np.testing.assert_allclose(ours, expected, rtol=1e-7, atol=1e-8)
+    # ... and it is not the default rule's answer.
+    default = attribute(model, inputs, "integrated-gradients", n_steps=32, return_per_sample=True)
+    assert np.abs(default - ours).max() > 1e-4
 
 
 def test_integrated_gradients_are_registered():
@@ -140,8 +152,8 @@ def test_model_state_is_left_as_found():
     [
         ({"n_steps": 0}, r"n_steps must be a positive integer; got 0\."),
         ({"n_steps": 2.5}, "n_steps must be a positive integer"),
-        ({"n_steps": 1, "method": "riemann_left"}, "n_steps must be at least 2"),
-        ({"method": "simpson"}, "method must be one of"),
+        ({"n_steps": 1, "rule": "riemann_left"}, "n_steps must be at least 2"),
+        ({"rule": "simpson"}, "rule must be one of"),
         ({"internal_batch_size": 0}, "internal_batch_size must be a positive integer or None"),
         ({"baselines": "zeros"}, "baselines must be a number or an array"),
     ],
