@@ -80,41 +80,75 @@ _GRAM_RCOND_FLOOR = 1e-7
 
 
 def _gram_pinv(jac: torch.Tensor, rcond: float) -> torch.Tensor:
-    """``pinv(J)`` for a batch ``(B, K, N)`` from the eigendecomposition of the smaller Gram
-    matrix, keeping singular values above ``rcond`` times the largest (as ``pinv``'s rtol)."""
+    """``pinv(J)`` for a batch ``(B, K, N)`` through the smaller Gram matrix ``G``, keeping
+    singular values above ``rcond`` times the largest (as ``pinv``'s rtol).
+
+    Where a bound certifies that no singular value is cut, ``pinv(J) = J^T G^-1`` from a Cholesky
+    factorisation (the common case, and the cheapest); elsewhere from ``G``'s eigendecomposition.
+    """
     wide = jac.shape[-2] <= jac.shape[-1]
     short = jac if wide else jac.transpose(1, 2)  # (B, m, n) with m <= n
-    eigenvalues, eigenvectors = torch.linalg.eigh(short @ short.transpose(1, 2))
+    gram = short @ short.transpose(1, 2)
+    inverse, certified = _certified_gram_inverse(gram, rcond)
+    pinv = short.transpose(1, 2) @ inverse
+    if not bool(certified.all()):
+        rest = ~certified
+        pinv[rest] = _eigh_pinv(short[rest], gram[rest], rcond)
+    return pinv if wide else pinv.transpose(1, 2)
+
+
+def _certified_gram_inverse(
+    gram: torch.Tensor, rcond: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``G^-1`` by Cholesky, and where it is certain that no singular value of ``J`` falls
+    below ``rcond`` times the largest, so that ``J^T G^-1`` is the cut-off pseudo-inverse.
+
+    The certificate: ``lambda_min(G) >= 1 / ||G^-1||_F`` and ``lambda_max(G) <= trace(G)``, so
+    ``rcond^2 trace(G) ||G^-1||_F < 1`` implies ``sigma_min^2 > rcond^2 sigma_max^2``. Failed
+    factorisations (or NaNs) are never certified.
+    """
+    factor, info = torch.linalg.cholesky_ex(gram)
+    failed = info > 0
+    if bool(failed.any()):
+        # cholesky_inverse refuses a failed factor; an identity stands in (never certified).
+        identity = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
+        factor = torch.where(failed[:, None, None], identity, factor)
+    inverse = torch.cholesky_inverse(factor)
+    trace = gram.diagonal(dim1=1, dim2=2).sum(-1)
+    bound = rcond**2 * trace * torch.linalg.matrix_norm(inverse)
+    return inverse, ~failed & (bound < 1.0)
+
+
+def _eigh_pinv(short: torch.Tensor, gram: torch.Tensor, rcond: float) -> torch.Tensor:
+    """``pinv`` of ``(B, m, n)`` matrices (``m <= n``) from ``gram``'s eigendecomposition."""
+    eigenvalues, eigenvectors = torch.linalg.eigh(gram)
     # eigh sorts ascending, so the last eigenvalue is the largest singular value squared.
     keep = eigenvalues > rcond**2 * eigenvalues[:, -1:]
     inverse = torch.where(keep, 1.0 / eigenvalues, torch.zeros_like(eigenvalues))
-    pinv = short.transpose(1, 2) @ (eigenvectors * inverse[:, None, :]) @ eigenvectors.transpose(
+    return short.transpose(1, 2) @ (eigenvectors * inverse[:, None, :]) @ eigenvectors.transpose(
         1, 2
     )
-    return pinv if wide else pinv.transpose(1, 2)
 
 
 def _minimum_norm_inverse(jac: torch.Tensor, rcond: float) -> torch.Tensor:
     """``pinv(J)`` for a batch ``(B, K, N)`` as the minimum-norm solution of ``J P = I``."""
-    identity = torch.eye(jac.shape[1], dtype=jac.dtype, device=jac.device).expand(
-        jac.shape[0], -1, -1
-    )
     if jac.device.type == "cpu":
+        identity = torch.eye(jac.shape[1], dtype=jac.dtype, device=jac.device).expand(
+            jac.shape[0], -1, -1
+        )
         return torch.linalg.lstsq(jac, identity, rcond=rcond, driver="gelsd").solution
     # gels, torch's only CUDA driver, does not give minimum-norm solutions of underdetermined
     # systems; J^T (J J^T)^-1 does, for full row rank.
-    return _gram_inverse(jac, identity, rcond)
+    return _gram_inverse(jac, rcond)
 
 
-def _gram_inverse(jac: torch.Tensor, identity: torch.Tensor, rcond: float) -> torch.Tensor:
-    """``J^T (J J^T)^-1`` through a batched Cholesky factorisation; needs full row rank."""
-    factor, info = torch.linalg.cholesky_ex(jac @ jac.transpose(1, 2))
-    # Rounding often lets a singular Gram matrix factorise with a tiny pivot; the pivots scale
-    # like J's singular values, so compare them with rcond as pinv compares singular values.
-    pivots = factor.diagonal(dim1=1, dim2=2)
-    if bool((info > 0).any()) or bool((pivots.amin(-1) <= rcond * pivots.amax(-1)).any()):
+def _gram_inverse(jac: torch.Tensor, rcond: float) -> torch.Tensor:
+    """``J^T (J J^T)^-1``, for Jacobians certified to have no singular value below ``rcond``
+    times the largest (see :func:`_certified_gram_inverse`)."""
+    inverse, certified = _certified_gram_inverse(jac @ jac.transpose(1, 2), rcond)
+    if not bool(certified.all()):
         raise ValueError(
-            "solver='lstsq' on CUDA needs Jacobians of full row rank (K <= N, no collapsed "
-            "latent); use solver='svd'."
+            "solver='lstsq' on CUDA needs Jacobians of full row rank (K <= N, no singular value "
+            "below rcond times the largest); use solver='svd'."
         )
-    return jac.transpose(1, 2) @ torch.cholesky_solve(identity, factor)
+    return jac.transpose(1, 2) @ inverse
