@@ -20,19 +20,19 @@ class InvertedNeuronGradient(AttributionMethod):
     Parameters
     ----------
     solver : {"svd", "lstsq"}, default="svd"
-        ``"svd"``: the pseudo-inverse from the singular value decomposition of each sample's
-        Jacobian ``J = U S V^T``. With ``rcond >= 1e-7`` (the default for float32 models) the
-        decomposition comes from the eigendecomposition of the small ``K x K`` Gram matrix
-        ``J J^T = U S^2 U^T``, giving ``pinv(J) = J^T U S^-2 U^T``: 2.8x faster than
-        :func:`torch.linalg.pinv` at ``K = 6, N = 50`` and as accurate, because squaring loses
-        precision only for singular values below ``sqrt(eps(float64)) ~ 1.5e-8`` times the
-        largest, which the cut-off discards anyway. Smaller cut-offs use
-        :func:`torch.linalg.pinv`. ``"lstsq"``: the
-        minimum-norm solution ``P`` of ``J P = I``, which is ``pinv(J)`` too. On the CPU it uses
-        LAPACK's ``gelsd`` (rank-revealing, honours ``rcond``); on CUDA, where torch offers only
-        ``gels`` (full rank assumed), it solves ``P = J^T (J J^T)^-1`` by a Cholesky
-        factorisation, which needs full row rank (``K <= N`` and no collapsed latent); rank
-        deficiency there raises instead of returning garbage.
+        ``"svd"``: the pseudo-inverse with singular values below the cut-off treated as zero.
+        With ``rcond >= 1e-7`` (the default for float32 models) it is computed through the small
+        ``K x K`` Gram matrix ``G = J J^T``: as ``J^T G^-1`` by Cholesky where a bound certifies
+        that no singular value is cut, else from ``G``'s eigendecomposition. That is 2-3x faster
+        than :func:`torch.linalg.pinv` at ``K = 6, N = 50``; squaring the condition number costs
+        ``cond(J)^2 eps(float64)``, below the ``cond(J) eps(float32)`` that a float32 Jacobian's
+        own rounding leaves. Smaller cut-offs use :func:`torch.linalg.pinv` (an SVD per sample).
+
+        ``"lstsq"``: the minimum-norm solution ``P`` of ``J P = I``, which is ``pinv(J)`` too.
+        On the CPU it uses LAPACK's ``gelsd`` (rank-revealing, honours ``rcond``); on CUDA, where
+        torch offers only ``gels`` (full rank assumed), it computes ``J^T (J J^T)^-1`` by
+        Cholesky, which needs full row rank (``K <= N`` and no singular value below the
+        cut-off); rank deficiency there raises instead of returning garbage.
     rcond : float, default=None
         Singular values below ``rcond`` times the largest are treated as zero. ``None`` means
         ``max(K, N)`` times the machine epsilon of the Jacobian's own dtype (float32 for a
