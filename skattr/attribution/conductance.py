@@ -9,38 +9,7 @@ import numpy as np
 import torch
 
 from ._core import AttributionMethod, reduce_lags
-from .feature_ablation import _baseline_like, _check_baselines
-from .integrated_gradients import quadrature  # one home for the step rules of path methods
-
-# The integration rules of captum's ``approximation_methods``, by the same names.
-PATH_METHODS = (
-    "riemann_right",
-    "riemann_left",
-    "riemann_middle",
-    "riemann_trapezoid",
-    "gausslegendre",
-)
-
-
-def _check_path(n_steps, rule: str) -> None:
-    """Raise a ValueError naming ``rule`` or ``n_steps`` if captum's rules would reject them."""
-    if rule not in PATH_METHODS:
-        raise ValueError(f"rule must be one of {PATH_METHODS}; got {rule!r}.")
-    smallest = 1 if rule == "gausslegendre" else 2  # a Riemann rule needs two points
-    if not isinstance(n_steps, Integral) or isinstance(n_steps, bool) or n_steps < smallest:
-        raise ValueError(
-            f"n_steps must be an integer >= {smallest} for rule={rule!r}; got {n_steps!r}."
-        )
-
-
-def _path_points(
-    inputs: torch.Tensor, baseline: torch.Tensor, alphas: np.ndarray
-) -> torch.Tensor:
-    """The ``S x B`` points ``baseline + alpha (x - baseline)``, step-major, as one batch."""
-    alphas = torch.as_tensor(alphas, device=inputs.device, dtype=inputs.dtype)
-    alphas = alphas.view(-1, *([1] * inputs.dim()))
-    points = baseline + alphas * (inputs - baseline)
-    return points.reshape(-1, *inputs.shape[1:])
+from ._paths import baseline_like, check_baselines, check_path, path_points, quadrature
 
 
 def _check_neuron(neuron) -> tuple[int, ...]:
@@ -115,14 +84,15 @@ class NeuronConductance(AttributionMethod):
         self.rule = rule
         self.baselines = baselines
         self._index = _check_neuron(neuron)
-        _check_path(n_steps, rule)
-        self._baselines = _check_baselines(baselines)
+        check_path(n_steps, rule)
+        self._baselines = check_baselines(baselines)
 
     def attribute_batch(self, model, inputs, lag_reduction, target=None):
         layer = _resolve_layer(model, self.layer)
         weights, alphas = quadrature(self.rule, self.n_steps)
-        baseline = _baseline_like(self._baselines, inputs)
-        path = _path_points(inputs, baseline, alphas).detach().requires_grad_(True)
+        baseline = baseline_like(self._baselines, inputs)
+        # All S x B points in one batch, step-major: one forward through the hooked layer.
+        path = path_points(inputs, baseline, alphas).detach().requires_grad_(True)
         captured: list = []
         handle = layer.register_forward_hook(lambda module, args, output: captured.append(output))
         try:

@@ -2,59 +2,13 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import torch
 
 from ._core import AttributionMethod, reduce_lags
-
-
-def _check_baselines(baselines) -> float | torch.Tensor:
-    """``baselines`` as a finite float or a float64 CPU tensor of shape (N,) or (N, L)."""
-    if isinstance(baselines, Real) and not isinstance(baselines, bool):
-        if not np.isfinite(baselines):
-            raise ValueError(f"baselines must be finite; got {baselines!r}.")
-        return float(baselines)
-    try:
-        values = torch.as_tensor(
-            np.asarray(baselines) if not torch.is_tensor(baselines) else baselines
-        )
-    except (TypeError, ValueError, RuntimeError) as error:
-        raise ValueError(
-            f"baselines must be a scalar or an array of shape (N,) or (N, L); got {baselines!r}."
-        ) from error
-    if values.dim() == 0:
-        return _check_baselines(float(values))
-    if values.dim() > 2 or values.is_complex() or values.dtype == torch.bool:
-        raise ValueError(
-            "baselines must be a scalar or a real array of shape (N,) or (N, L) for one sample; "
-            f"got shape {tuple(values.shape)}."
-        )
-    values = values.detach().to("cpu", torch.float64)
-    if not torch.isfinite(values).all():
-        raise ValueError("baselines contains NaN or infinite values.")
-    return values
-
-
-def _baseline_like(baselines: float | torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-    """The baseline of one sample, shaped ``inputs.shape[1:]``, on ``inputs``' device/dtype.
-
-    A ``(N,)`` baseline of a windowed input ``(B, N, L)`` is the same at every lag.
-    """
-    sample_shape = tuple(inputs.shape[1:])
-    if not torch.is_tensor(baselines):
-        return torch.full(sample_shape, baselines, device=inputs.device, dtype=inputs.dtype)
-    values = baselines.to(device=inputs.device, dtype=inputs.dtype)
-    if tuple(values.shape) == sample_shape:
-        return values
-    if len(sample_shape) == 2 and tuple(values.shape) == sample_shape[:1]:
-        return values[:, None].expand(sample_shape)
-    expected = "(N,)" if len(sample_shape) == 1 else "(N,) or (N, L)"
-    raise ValueError(
-        f"baselines must be a scalar or an array of shape {expected} = {sample_shape}; "
-        f"got shape {tuple(values.shape)}."
-    )
+from ._paths import baseline_like, check_baselines
 
 
 class FeatureAblation(AttributionMethod):
@@ -101,7 +55,7 @@ class FeatureAblation(AttributionMethod):
         self.baselines = baselines
         self.feature_mask = feature_mask
         self.perturbations_per_eval = perturbations_per_eval
-        self._baselines = _check_baselines(baselines)
+        self._baselines = check_baselines(baselines)
         self._mask = None if feature_mask is None else _check_mask(feature_mask)
         if perturbations_per_eval is not None and (
             not isinstance(perturbations_per_eval, Integral)
@@ -123,7 +77,7 @@ class FeatureAblation(AttributionMethod):
         )
         if members.dim() == 2 and len(sample_shape) == 2:  # an (N,) mask ablates all lags
             members = members[:, :, None].expand(-1, *sample_shape)
-        baseline = _baseline_like(self._baselines, inputs)
+        baseline = baseline_like(self._baselines, inputs)
         per_eval = self.perturbations_per_eval or len(groups)
         with torch.no_grad():
             initial = model(inputs)

@@ -146,6 +146,8 @@ def _expected_gradients(
     return (jac * difference[:, :, None]).mean(0)
 
 
+# Not the one-sample baseline of the path methods and feature ablation (``_paths``): a set of
+# M baselines with a leading axis, drawn from per path point, which may be the data itself.
 def _baseline_set(baselines, inputs: torch.Tensor) -> torch.Tensor:
     """The ``(M, ...)`` baseline samples on the inputs' device, shaped like one input each."""
     sample_shape = inputs.shape[1:]

@@ -6,10 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._core import AttributionMethod, jacobian, reduce_lags
-from .conductance import _check_path, _path_points
-from .feature_ablation import _baseline_like, _check_baselines
-from .integrated_gradients import quadrature  # one home for the step rules of path methods
+from ._core import AttributionMethod, reduce_lags
+from ._paths import baseline_like, check_baselines, check_path, path_integral
 
 # Samples per forward pass when prepare() gathers the outputs' statistics: bounds its memory
 # without needing attribute()'s batch_size.
@@ -77,11 +75,11 @@ class IntegratedGradientCorrelation(AttributionMethod):
         rule: str = "gausslegendre",
         baselines: float | np.ndarray | torch.Tensor = 0.0,
     ) -> None:
-        _check_path(n_steps, rule)
+        check_path(n_steps, rule)
         self.n_steps = n_steps
         self.rule = rule
         self.baselines = baselines
-        self._baselines = _check_baselines(baselines)
+        self._baselines = check_baselines(baselines)
         self._statistics = None
 
     def prepare(
@@ -126,13 +124,10 @@ class IntegratedGradientCorrelation(AttributionMethod):
                 target = model(inputs)
         elif target is None:
             raise ValueError("target is None, but prepare() was given a target.")
-        weights, alphas = quadrature(self.rule, self.n_steps)
-        baseline = _baseline_like(self._baselines, inputs)
+        baseline = baseline_like(self._baselines, inputs)
         # IG of all K latents at once: one forward and one batched backward of the S x B points.
-        jac = jacobian(model, _path_points(inputs, baseline, alphas))
-        jac = jac.view(len(alphas), inputs.shape[0], *jac.shape[1:])
-        weights = torch.as_tensor(weights, device=inputs.device, dtype=inputs.dtype)
-        integrated = torch.einsum("s,sb...->b...", weights, jac) * (inputs - baseline)[:, None]
+        integral = path_integral(model, inputs, baseline, self.rule, self.n_steps)
+        integrated = integral * (inputs - baseline)[:, None]
         # Each sample's share of the correlation: its centred label over T std(f) std(y).
         share = (target - statistics["label_mean"]) * statistics["scale"]
         maps = integrated * share.view(*share.shape, *([1] * (inputs.dim() - 1)))

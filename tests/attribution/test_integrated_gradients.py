@@ -4,7 +4,7 @@ import torch
 from captum.attr import IntegratedGradients as CaptumIntegratedGradients
 
 from skattr.attribution import METHODS, IntegratedGradients, attribute
-from skattr.attribution.integrated_gradients import RULES
+from skattr.attribution._paths import RULES
 
 from .test_attribution import small_encoder
 
@@ -150,12 +150,14 @@ def test_model_state_is_left_as_found():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"n_steps": 0}, r"n_steps must be a positive integer; got 0\."),
-        ({"n_steps": 2.5}, "n_steps must be a positive integer"),
-        ({"n_steps": 1, "rule": "riemann_left"}, "n_steps must be at least 2"),
+        ({"n_steps": 0}, r"n_steps must be an integer >= 1 for rule='gausslegendre'; got 0\."),
+        ({"n_steps": 2.5}, "n_steps must be an integer >= 1"),
+        ({"n_steps": 1, "rule": "riemann_left"}, "n_steps must be an integer >= 2"),
         ({"rule": "simpson"}, "rule must be one of"),
         ({"internal_batch_size": 0}, "internal_batch_size must be a positive integer or None"),
-        ({"baselines": "zeros"}, "baselines must be a number or an array"),
+        ({"baselines": "zeros"}, "baselines must be a scalar or an array"),
+        ({"baselines": None}, "baselines must be a scalar or an array"),
+        ({"baselines": True}, "baselines must be real numbers; got dtype torch.bool"),
     ],
 )
 def test_bad_parameters_are_named(params, message):
@@ -166,8 +168,8 @@ def test_bad_parameters_are_named(params, message):
 @pytest.mark.parametrize(
     ("baselines", "message"),
     [
-        (np.zeros(4), r"baselines must be a scalar or broadcastable to one sample of shape \(6,\)"),
-        (np.zeros((2, 6)), "baselines must be a scalar or broadcastable"),
+        (np.zeros(4), r"baselines must be a scalar or an array of shape \(N,\) = \(6,\)"),
+        (np.zeros((2, 6)), "baselines must be a scalar or an array of shape"),
         (np.full(6, np.nan), "baselines contains NaN"),
     ],
 )
