@@ -143,6 +143,7 @@ def test_penrose_accepts_torch_and_mixed_inputs(rng):
 def test_inverted_gradient_maps_are_pseudo_inverses():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(7, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+    model.eval()  # as attribute() runs it: the same float32 Jacobian, rounding and all
     X = torch.randn(64, 7)
     J = jacobian(model, X).detach()  # (T, K, N), float32
     maps = attribute(model, X, "inverted-gradient", return_per_sample=True)  # pinv(J)^T

@@ -21,12 +21,9 @@ class InvertedNeuronGradient(AttributionMethod):
     ----------
     solver : {"svd", "lstsq"}, default="svd"
         ``"svd"``: the pseudo-inverse with singular values below the cut-off treated as zero.
-        With ``rcond >= 1e-7`` (the default for float32 models) it is computed through the small
-        ``K x K`` Gram matrix ``G = J J^T``: as ``J^T G^-1`` by Cholesky where a bound certifies
-        that no singular value is cut, else from ``G``'s eigendecomposition. That is 2-3x faster
-        than :func:`torch.linalg.pinv` at ``K = 6, N = 50``; squaring the condition number costs
-        ``cond(J)^2 eps(float64)``, below the ``cond(J) eps(float32)`` that a float32 Jacobian's
-        own rounding leaves. Smaller cut-offs use :func:`torch.linalg.pinv` (an SVD per sample).
+        Samples whose small ``K x K`` Gram matrix ``G = J J^T`` is certified well conditioned
+        (``cond(G) < 1e5``, so nothing is cut) get ``J^T G^-1`` by Cholesky, with a relative
+        error of at most about ``1e-11``; the others get :func:`torch.linalg.pinv` (an SVD).
 
         ``"lstsq"``: the minimum-norm solution ``P`` of ``J P = I``, which is ``pinv(J)`` too.
         On the CPU it uses LAPACK's ``gelsd`` (rank-revealing, honours ``rcond``); on CUDA, where
@@ -68,44 +65,44 @@ class InvertedNeuronGradient(AttributionMethod):
         jac = jac.to(torch.float64)
         if self.solver == "lstsq":
             return _minimum_norm_inverse(jac, rcond).transpose(1, 2)
-        if rcond >= _GRAM_RCOND_FLOOR:
-            return _gram_pinv(jac, rcond).transpose(1, 2)
-        return torch.linalg.pinv(jac, rtol=rcond).transpose(1, 2)
+        return _gram_pinv(jac, rcond).transpose(1, 2)
 
 
 SOLVERS = ("svd", "lstsq")
-# Below this cut-off the Gram matrix's squared singular values would be too close to float64
-# rounding (sqrt(eps) ~ 1.5e-8, with a margin) to tell kept from discarded ones.
-_GRAM_RCOND_FLOOR = 1e-7
+# Samples whose Gram matrix G = J J^T is at most this ill-conditioned (by the bound in
+# _bounded_gram_inverse) are pseudo-inverted by Cholesky: its relative error, about
+# cond(G) eps(float64) <= 1e-11, is far below the rounding of a float32 Jacobian and close to an
+# SVD's. The others take an SVD.
+_GRAM_CONDITION_LIMIT = 1e5
 
 
 def _gram_pinv(jac: torch.Tensor, rcond: float) -> torch.Tensor:
-    """``pinv(J)`` for a batch ``(B, K, N)`` through the smaller Gram matrix ``G``, keeping
-    singular values above ``rcond`` times the largest (as ``pinv``'s rtol).
+    """``pinv(J)`` for a batch ``(B, K, N)``, singular values below ``rcond`` times the largest
+    cut (as ``torch.linalg.pinv``'s ``rtol``).
 
-    Where a bound certifies that no singular value is cut, ``pinv(J) = J^T G^-1`` from a Cholesky
-    factorisation (the common case, and the cheapest); elsewhere from ``G``'s eigendecomposition.
+    Well-conditioned samples, where no singular value is cut, get ``J^T G^-1`` from a Cholesky
+    factorisation of the smaller Gram matrix ``G``; the others :func:`torch.linalg.pinv`.
     """
     wide = jac.shape[-2] <= jac.shape[-1]
     short = jac if wide else jac.transpose(1, 2)  # (B, m, n) with m <= n
-    gram = short @ short.transpose(1, 2)
-    inverse, certified = _certified_gram_inverse(gram, rcond)
+    limit = _GRAM_CONDITION_LIMIT if rcond == 0 else min(_GRAM_CONDITION_LIMIT, rcond**-2)
+    inverse, usable = _bounded_gram_inverse(short @ short.transpose(1, 2), limit)
     pinv = short.transpose(1, 2) @ inverse
-    if not bool(certified.all()):
-        rest = ~certified
-        pinv[rest] = _eigh_pinv(short[rest], gram[rest], rcond)
+    if not bool(usable.all()):
+        rest = ~usable
+        pinv[rest] = torch.linalg.pinv(short[rest], rtol=rcond)
     return pinv if wide else pinv.transpose(1, 2)
 
 
-def _certified_gram_inverse(
-    gram: torch.Tensor, rcond: float
+def _bounded_gram_inverse(
+    gram: torch.Tensor, limit: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``G^-1`` by Cholesky, and where it is certain that no singular value of ``J`` falls
-    below ``rcond`` times the largest, so that ``J^T G^-1`` is the cut-off pseudo-inverse.
+    """``G^-1`` by Cholesky, and where ``cond(G) < limit`` is certain.
 
-    The certificate: ``lambda_min(G) >= 1 / ||G^-1||_F`` and ``lambda_max(G) <= trace(G)``, so
-    ``rcond^2 trace(G) ||G^-1||_F < 1`` implies ``sigma_min^2 > rcond^2 sigma_max^2``. Failed
-    factorisations (or NaNs) are never certified.
+    The bound: ``lambda_min(G) >= 1 / ||G^-1||_F`` and ``lambda_max(G) <= trace(G)``, so
+    ``cond(G) <= trace(G) ||G^-1||_F``. With ``limit <= rcond^-2`` it also certifies that every
+    singular value of ``J`` exceeds ``rcond`` times the largest, so that none is cut and
+    ``J^T G^-1`` is the pseudo-inverse. Failed factorisations (and NaNs) are never certified.
     """
     factor, info = torch.linalg.cholesky_ex(gram)
     failed = info > 0
@@ -114,20 +111,8 @@ def _certified_gram_inverse(
         identity = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
         factor = torch.where(failed[:, None, None], identity, factor)
     inverse = torch.cholesky_inverse(factor)
-    trace = gram.diagonal(dim1=1, dim2=2).sum(-1)
-    bound = rcond**2 * trace * torch.linalg.matrix_norm(inverse)
-    return inverse, ~failed & (bound < 1.0)
-
-
-def _eigh_pinv(short: torch.Tensor, gram: torch.Tensor, rcond: float) -> torch.Tensor:
-    """``pinv`` of ``(B, m, n)`` matrices (``m <= n``) from ``gram``'s eigendecomposition."""
-    eigenvalues, eigenvectors = torch.linalg.eigh(gram)
-    # eigh sorts ascending, so the last eigenvalue is the largest singular value squared.
-    keep = eigenvalues > rcond**2 * eigenvalues[:, -1:]
-    inverse = torch.where(keep, 1.0 / eigenvalues, torch.zeros_like(eigenvalues))
-    return short.transpose(1, 2) @ (eigenvectors * inverse[:, None, :]) @ eigenvectors.transpose(
-        1, 2
-    )
+    bound = gram.diagonal(dim1=1, dim2=2).sum(-1) * torch.linalg.matrix_norm(inverse)
+    return inverse, ~failed & (bound < limit)
 
 
 def _minimum_norm_inverse(jac: torch.Tensor, rcond: float) -> torch.Tensor:
@@ -144,8 +129,9 @@ def _minimum_norm_inverse(jac: torch.Tensor, rcond: float) -> torch.Tensor:
 
 def _gram_inverse(jac: torch.Tensor, rcond: float) -> torch.Tensor:
     """``J^T (J J^T)^-1``, for Jacobians certified to have no singular value below ``rcond``
-    times the largest (see :func:`_certified_gram_inverse`)."""
-    inverse, certified = _certified_gram_inverse(jac @ jac.transpose(1, 2), rcond)
+    times the largest (see :func:`_bounded_gram_inverse`)."""
+    limit = float("inf") if rcond == 0 else rcond**-2
+    inverse, certified = _bounded_gram_inverse(jac @ jac.transpose(1, 2), limit)
     if not bool(certified.all()):
         raise ValueError(
             "solver='lstsq' on CUDA needs Jacobians of full row rank (K <= N, no singular value "
