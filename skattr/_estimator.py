@@ -479,11 +479,15 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         ----------
         X : array-like of shape (n_samples, n_features)
         method : str, default="inverted-gradient"
-            A name in :data:`skattr.attribution.METHODS`.
+            A name in :data:`skattr.attribution.METHODS`: ``"inverted-gradient"``,
+            ``"gradient"``, ``"input-x-gradient"``, ``"integrated-gradients"``,
+            ``"feature-ablation"``, ``"gradient-shap"``, ``"igc"`` or ``"conductance"``.
         batch_size : int, default=1024
             Samples per pass; bounds memory.
         **params
-            Passed to :func:`skattr.attribution.attribute` (e.g. ``reduction``, ``rcond``).
+            Passed to :func:`skattr.attribution.attribute`: its own (``reduction``,
+            ``lag_reduction``, ``target`` for IGC's labels, ``return_per_sample``) and the
+            method's (e.g. ``rcond``, ``solver``, ``n_steps``, ``rule``, ``baselines``).
 
         Returns
         -------
