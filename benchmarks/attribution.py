@@ -17,9 +17,14 @@ Every pair is checked to agree before it is timed. The peak memory of skattr's m
 T = 1M is measured in a fresh process each (peak resident set size, which includes the 200 MB of
 float32 data and the interpreter with torch, about 350 MB).
 
+With ``--cebra-python`` (a Python with cebra 0.6.1 and skattr installed), cebra's own
+``jacobian-based-batched`` map is timed too (``benchmarks/_cebra_attribution.py``), which inverts
+each sample twice (lstsq and pinv) in one call.
+
 Usage::
 
     python benchmarks/attribution.py [--sizes 10000 100000] [--memory-size 1000000]
+                                     [--cebra-python /path/to/cebra-env/bin/python]
 
 Prints Markdown tables (those in docs/benchmarks.md).
 """
@@ -27,6 +32,8 @@ Prints Markdown tables (those in docs/benchmarks.md).
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import subprocess
 import sys
 import time
@@ -109,13 +116,30 @@ def timed(function, model, X, *args, **kwargs):
     return result, time.perf_counter() - start
 
 
-def compare(n_samples: int, n_features: int, n_latents: int) -> list[tuple]:
+def cebra_itself(python: str, n_samples: int, n_features: int, n_latents: int):
+    """cebra 0.6.1's own map and seconds, from ``_cebra_attribution.py`` run by ``python``."""
+    output = subprocess.run(
+        [python, "benchmarks/_cebra_attribution.py", str(n_samples), str(n_features),
+         str(n_latents)],
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": "benchmarks"},
+    ).stdout.split("\n")
+    return np.array(json.loads(output[1])), float(output[0])
+
+
+def compare(
+    n_samples: int, n_features: int, n_latents: int, cebra_python: str | None = None
+) -> list[tuple]:
     model, X = encoder(n_features, n_latents), data(n_samples, n_features)
     rows = []
     ours, ours_time = timed(attribute, model, X, "inverted-gradient", batch_size=BATCH)
     theirs, their_time = timed(cebra_inverted_gradient, model, X)
     np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-6)
     rows.append(("inverted-gradient", "cebra recipe: scipy pinv loop", ours_time, their_time))
+    if cebra_python:
+        theirs, their_time = cebra_itself(cebra_python, n_samples, n_features, n_latents)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-6)
+        rows.append(("inverted-gradient", "cebra 0.6.1 jacobian-based-batched", ours_time,
+                     their_time))
     for name, params in PERTURBATION_METHODS.items():
         ours, ours_time = timed(attribute, model, X, name, batch_size=BATCH, **params)
         theirs, their_time = timed(captum_per_latent, model, X, name)
@@ -150,13 +174,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--memory-size", type=int, default=1_000_000)
+    parser.add_argument("--cebra-python", help="a python with cebra 0.6.1 and skattr installed")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
     print("| T | N | K | method | skattr (s) | reference | reference (s) | speed-up |")
     print("|---:|---:|---:|---|---:|---|---:|---:|")
     for n_samples in args.sizes:
         for n_features, n_latents in SHAPES:
-            for name, reference, ours, theirs in compare(n_samples, n_features, n_latents):
+            rows = compare(n_samples, n_features, n_latents, args.cebra_python)
+            for name, reference, ours, theirs in rows:
                 print(f"| {n_samples:,} | {n_features} | {n_latents} | {name} | {ours:.2f} | "
                       f"{reference} | {theirs:.2f} | {theirs / ours:.1f}x |", flush=True)
     print(f"\nPeak resident memory of one attribute() call at T = {args.memory_size:,}, "

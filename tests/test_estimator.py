@@ -306,3 +306,24 @@ def test_grid_search_with_metadata_routing_through_a_pipeline(synthetic):
         search.fit(X, y, ground_truth=truth)
     scores = search.cv_results_["mean_test_score"]
     assert np.isfinite(scores).all() and ((scores >= 0) & (scores <= 1)).all()
+
+
+@pytest.mark.parametrize("encoder", ["mlp", "conv"])
+def test_every_attribution_method_is_reachable_from_the_estimator(synthetic, encoder):
+    from skattr.attribution import METHODS
+
+    X, y, _, _ = synthetic
+    model = fitted(X, y, encoder=encoder)
+    embedding = model.transform(X)
+    # A hidden unit: the MLP's first GELU, or the conv net's first GELU at its first time step.
+    layer, neuron = ("1", 0) if encoder == "mlp" else ("net.1", (0, 0))
+    extra = {
+        "conductance": {"layer": layer, "neuron": neuron, "n_steps": 4},
+        "igc": {"target": embedding[:200] + 0.1 * np.random.default_rng(0).standard_normal(
+            (200, 4)), "n_steps": 4},
+        "integrated-gradients": {"n_steps": 4, "rule": "riemann_middle"},
+        "gradient-shap": {"random_state": 0},
+    }
+    for name in METHODS:
+        amap = model.attribute(X[:200], method=name, **extra.get(name, {}))
+        assert amap.shape == (4, X.shape[1]) and np.isfinite(amap).all(), name
