@@ -26,7 +26,8 @@ def main() -> None:
     model, X = encoder(n_features, n_latents), data(n_samples, n_features)
     def build(inputs):
         return cebra.attribution.init(
-            "jacobian-based-batched", model=model, input_data=inputs, output_dimension=n_latents
+            "jacobian-based-batched", model=model, input_data=inputs.clone().requires_grad_(True),
+            output_dimension=n_latents,
         )
 
     build(X[: 2 * BATCH]).compute_attribution_map(batch_size=BATCH)  # warm-up, as for the others

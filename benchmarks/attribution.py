@@ -127,20 +127,38 @@ def cebra_itself(python: str, n_samples: int, n_features: int, n_latents: int):
 
 
 def compare(
-    n_samples: int, n_features: int, n_latents: int, cebra_python: str | None = None
+    n_samples: int,
+    n_features: int,
+    n_latents: int,
+    cebra_python: str | None = None,
+    methods: tuple[str, ...] = ("inverted-gradient", *PERTURBATION_METHODS),
 ) -> list[tuple]:
+    """Rows ``(method, reference, skattr seconds, reference seconds)`` for one data shape."""
     model, X = encoder(n_features, n_latents), data(n_samples, n_features)
     rows = []
+    if "inverted-gradient" in methods:
+        rows += _compare_inverted_gradient(model, X, n_latents, cebra_python)
+    return rows + _compare_perturbations(model, X, methods)
+
+
+def _compare_inverted_gradient(model, X, n_latents, cebra_python) -> list[tuple]:
     ours, ours_time = timed(attribute, model, X, "inverted-gradient", batch_size=BATCH)
     theirs, their_time = timed(cebra_inverted_gradient, model, X)
     np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-6)
-    rows.append(("inverted-gradient", "cebra recipe: scipy pinv loop", ours_time, their_time))
+    rows = [("inverted-gradient", "cebra recipe: scipy pinv loop", ours_time, their_time)]
     if cebra_python:
-        theirs, their_time = cebra_itself(cebra_python, n_samples, n_features, n_latents)
+        theirs, their_time = cebra_itself(cebra_python, len(X), X.shape[1], n_latents)
         np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-6)
         rows.append(("inverted-gradient", "cebra 0.6.1 jacobian-based-batched", ours_time,
                      their_time))
+    return rows
+
+
+def _compare_perturbations(model, X, methods) -> list[tuple]:
+    rows = []
     for name, params in PERTURBATION_METHODS.items():
+        if name not in methods:
+            continue
         ours, ours_time = timed(attribute, model, X, name, batch_size=BATCH, **params)
         theirs, their_time = timed(captum_per_latent, model, X, name)
         # gradient SHAP draws at random: the two agree in expectation only.
@@ -175,16 +193,22 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--memory-size", type=int, default=1_000_000)
     parser.add_argument("--cebra-python", help="a python with cebra 0.6.1 and skattr installed")
+    parser.add_argument("--methods", nargs="+", default=["inverted-gradient",
+                                                         *PERTURBATION_METHODS])
+    parser.add_argument("--no-memory", action="store_true", help="skip the T = 1M memory runs")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
     print("| T | N | K | method | skattr (s) | reference | reference (s) | speed-up |")
     print("|---:|---:|---:|---|---:|---|---:|---:|")
     for n_samples in args.sizes:
         for n_features, n_latents in SHAPES:
-            rows = compare(n_samples, n_features, n_latents, args.cebra_python)
+            rows = compare(n_samples, n_features, n_latents, args.cebra_python,
+                           tuple(args.methods))
             for name, reference, ours, theirs in rows:
                 print(f"| {n_samples:,} | {n_features} | {n_latents} | {name} | {ours:.2f} | "
                       f"{reference} | {theirs:.2f} | {theirs / ours:.1f}x |", flush=True)
+    if args.no_memory:
+        return
     print(f"\nPeak resident memory of one attribute() call at T = {args.memory_size:,}, "
           "N = 50, K = 6 (fresh process each):\n")
     print("| method | peak RSS (MiB) |")
