@@ -85,21 +85,34 @@ def jacobian(model: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
             raise ValueError(
                 f"model must return a (batch, n_latents) tensor; got shape {tuple(outputs.shape)}."
             )
-        n_outputs = outputs.shape[1]
-        basis = torch.eye(n_outputs, device=outputs.device, dtype=outputs.dtype)
-        grad_outputs = basis[:, None, :].expand(n_outputs, *outputs.shape)
-        try:
-            (grads,) = torch.autograd.grad(
-                outputs, inputs, grad_outputs, is_grads_batched=True, retain_graph=True
-            )
-        except RuntimeError:
-            # Some operations (e.g. custom autograd Functions) have no batching rule: take one
-            # backward per output through the same forward graph instead.
-            grads = torch.stack([
-                torch.autograd.grad(outputs, inputs, direction, retain_graph=True)[0]
-                for direction in grad_outputs
-            ])
+        grads = output_gradients(outputs, inputs)
     return grads.movedim(0, 1)
+
+
+def output_gradients(outputs: torch.Tensor, tensor: torch.Tensor) -> torch.Tensor:
+    """``d outputs[:, k] / d tensor`` for every output ``k``: ``(K, *tensor.shape)``.
+
+    One backward pass batched over the ``K`` outputs of a ``(B, K)`` tensor; operations without a
+    batching rule (e.g. custom autograd Functions) get one backward per output through the same
+    graph instead. Zeros where ``outputs`` do not depend on ``tensor``.
+    """
+    n_outputs = outputs.shape[1]
+    basis = torch.eye(n_outputs, device=outputs.device, dtype=outputs.dtype)
+    directions = basis[:, None, :].expand(n_outputs, *outputs.shape)
+    try:
+        (grads,) = torch.autograd.grad(
+            outputs, tensor, directions, is_grads_batched=True, retain_graph=True,
+            allow_unused=True,
+        )
+    except RuntimeError:
+        grads = [
+            torch.autograd.grad(outputs, tensor, direction, retain_graph=True, allow_unused=True)[0]
+            for direction in directions
+        ]
+        grads = None if grads[0] is None else torch.stack(grads)
+    if grads is None:
+        grads = tensor.new_zeros((n_outputs, *tensor.shape))
+    return grads
 
 
 # Activations that act on each element alone (in eval mode, dropout is the identity): an MLP made

@@ -8,7 +8,7 @@ from numbers import Integral
 import numpy as np
 import torch
 
-from ._core import AttributionMethod, reduce_lags
+from ._core import AttributionMethod, output_gradients, reduce_lags
 from ._paths import baseline_like, check_baselines, check_path, path_points, quadrature
 
 
@@ -113,7 +113,7 @@ class NeuronConductance(AttributionMethod):
         unit = (slice(None), *self._check_index(hidden))
         with torch.enable_grad():
             # df_k/dh at the chosen unit for all K latents, (K, S*B) ...
-            layer_grads = _output_grads(outputs, hidden)[(slice(None), *unit)]
+            layer_grads = output_gradients(outputs, hidden)[(slice(None), *unit)]
             # ... and dh/dx, (S*B, *sample shape); samples are independent, so the sum works.
             (unit_grads,) = torch.autograd.grad(hidden[unit].sum(), path, allow_unused=True)
         if unit_grads is None:  # the unit does not depend on the input
@@ -152,29 +152,6 @@ def _resolve_layer(model: torch.nn.Module, layer: torch.nn.Module | str) -> torc
     if not any(module is layer for module in model.modules()):
         raise ValueError("layer must be a submodule of the model; got a module outside it.")
     return layer
-
-
-def _output_grads(outputs: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-    """``d outputs[:, k] / d hidden`` for every ``k``: ``(K, *hidden.shape)``, one backward."""
-    n_outputs = outputs.shape[1]
-    basis = torch.eye(n_outputs, device=outputs.device, dtype=outputs.dtype)
-    directions = basis[:, None, :].expand(n_outputs, *outputs.shape)
-    try:
-        (grads,) = torch.autograd.grad(
-            outputs, hidden, directions, is_grads_batched=True, retain_graph=True,
-            allow_unused=True,
-        )
-    except RuntimeError:
-        # Operations without a batching rule: one backward per latent through the same graph,
-        # as skattr.attribution.jacobian does.
-        grads = [
-            torch.autograd.grad(outputs, hidden, direction, retain_graph=True, allow_unused=True)[0]
-            for direction in directions
-        ]
-        grads = None if grads[0] is None else torch.stack(grads)
-    if grads is None:  # the outputs do not depend on the layer
-        grads = hidden.new_zeros((n_outputs, *hidden.shape))
-    return grads
 
 
 __all__ = ["NeuronConductance"]
