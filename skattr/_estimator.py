@@ -690,6 +690,15 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             estimator.embedding_names_ = np.array(fitted["embedding_names_"], dtype=object)
             if "feature_names_in_" in fitted:
                 estimator.feature_names_in_ = np.array(fitted["feature_names_in_"], dtype=object)
+            spec = estimator._encoder_spec
+            expected = (int(spec["n_latents"]), int(spec["n_features"]))
+            found = (len(estimator.embedding_names_), estimator.n_features_in_)
+            if found != expected or estimator.attribution_map_.shape != expected:
+                raise ValueError(
+                    f"{os.fspath(path)!r} is inconsistent: the encoder has (n_latents, "
+                    f"n_features) = {expected}, the fitted metadata {found} and the attribution "
+                    f"map {estimator.attribution_map_.shape}."
+                )
         except (KeyError, TypeError) as error:
             raise ValueError(
                 f"{os.fspath(path)!r} is missing or has malformed skattr content "

@@ -143,6 +143,8 @@ def test_a_file_that_claims_cuda_loads_on_the_cpu(model, tmp_path, monkeypatch):
         (lambda m: m.pop("fitted"), "missing or has malformed skattr content"),
         (lambda m: m["fitted"]["encoder_spec"].update(hidden_units=7), "do not fit"),
         (lambda m: m.update(format_version=99), "file format version 99"),
+        (lambda m: m["fitted"].update(n_features_in_=3), "is inconsistent"),
+        (lambda m: m["fitted"]["embedding_names_"].pop(), "is inconsistent"),
     ],
 )
 def test_tampered_files_give_clear_errors(model, tmp_path, edit, message):
