@@ -135,7 +135,21 @@ def _is_elementwise_mlp(model: torch.nn.Module) -> bool:
         and bool(layers)
         and all(type(layer) is torch.nn.Linear or type(layer) in _ELEMENTWISE
                 for layer in layers)
+        # In-place activations cannot act on the leaf tensors the fast path differentiates.
+        and not any(getattr(layer, "inplace", False) for layer in layers)
+        # Hooks (forward, pre-forward, global; e.g. weight_norm) change what the layers compute,
+        # and the fast path calls the functional forms directly.
+        and not _has_hooks(model)
     )
+
+
+def _has_hooks(model: torch.nn.Module) -> bool:
+    """Whether any forward (pre-)hook, of ``model``'s modules or global, is registered."""
+    from torch.nn.modules import module as module_internals
+
+    if module_internals._global_forward_hooks or module_internals._global_forward_pre_hooks:
+        return True
+    return any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
 
 
 def _mlp_jacobian(model: torch.nn.Sequential, inputs: torch.Tensor) -> torch.Tensor:

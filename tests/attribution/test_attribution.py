@@ -260,6 +260,14 @@ def test_mlp_jacobian_fast_path_is_skipped_when_it_would_be_wrong():
     assert not _is_elementwise_mlp(Scaled(*layers).eval())  # its own forward
     assert not _is_elementwise_mlp(nn.Sequential(*layers).train())  # dropout may be active
     assert not _is_elementwise_mlp(nn.Sequential(nn.Linear(3, 4), nn.Softmax(-1)).eval())
+    assert not _is_elementwise_mlp(nn.Sequential(nn.Linear(3, 4), nn.ReLU(inplace=True)).eval())
+    hooked = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double().eval()
+    hooked[0].register_forward_hook(lambda module, args, out: 2 * out)
+    assert not _is_elementwise_mlp(hooked)
+    X = torch.randn(5, 3, dtype=torch.float64)
+    torch.testing.assert_close(jacobian(hooked, X), jacobian(_Wrapped(hooked).eval(), X))
+    inplace = nn.Sequential(nn.Linear(3, 4), nn.ReLU(inplace=True), nn.Linear(4, 2)).eval()
+    assert jacobian(inplace, torch.randn(5, 3)).shape == (5, 2, 3)
     scaled = Scaled(*layers).double().eval()
     X = torch.randn(4, 3, dtype=torch.float64)
     torch.testing.assert_close(jacobian(scaled, X), 2 * jacobian(nn.Sequential(*layers), X))
