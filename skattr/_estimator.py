@@ -124,9 +124,12 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         Show a progress bar with the loss.
     warm_start : bool, default=False
         Let ``fit`` continue training the fitted encoder for ``max_iter`` more steps instead of
-        starting anew. The regulariser's schedule continues from the steps already taken, the
-        loss curves are extended and ``n_iter_`` counts all steps; Adam's moment estimates
-        start afresh. The architecture parameters and whether ``y`` is given must not change.
+        starting anew. The regulariser's schedule continues from the steps already taken
+        (``n_iter_``), with ``regularizer_start``/``regularizer_full`` given as steps counted
+        from the first fit, or as fractions of *this* fit's ``max_iter``: to split one long fit
+        into chunks with the same ramp, give them as int steps. The loss curves are extended
+        and ``n_iter_`` counts all steps; Adam's moment estimates start afresh. The
+        architecture, the behaviour/time split and whether ``y`` is given must not change.
 
     Attributes
     ----------
@@ -440,6 +443,13 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
                 f"warm_start=True continues the fitted encoder, but its architecture changed "
                 f"({details}); set warm_start=False to train a new one."
             )
+        fitted_behavior = sum(name.startswith("behavior") for name in self.embedding_names_)
+        if with_behavior and fitted_behavior and fitted_behavior != self.n_behavior_latents:
+            raise ValueError(
+                f"warm_start=True continues the fitted objectives, but n_behavior_latents "
+                f"changed ({fitted_behavior} -> {self.n_behavior_latents}); set "
+                "warm_start=False to train a new encoder."
+            )
         if with_behavior != ("behavior0" in self.embedding_names_):
             raise ValueError(
                 "warm_start=True continues the fitted objectives: give y if and only if the "
@@ -583,7 +593,15 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         lacks it; warn if another skattr version saved the state."""
         state = dict(state)
         _persistence.check_version(state.pop("_skattr_version", None))
-        if "module_" in state:
+        if isinstance(state.get("module_"), torch.nn.Module):
+            # Pickled by skattr before weights were stored as arrays: the module came back
+            # whole; only the encoder's description, which warm_start and save need, is missing.
+            n_latents = len(state["embedding_names_"])
+            state.setdefault("_encoder_spec", {
+                "encoder": state["encoder"], "n_features": state["n_features_in_"],
+                "n_latents": n_latents, "hidden_units": state["hidden_units"] or 30 * n_latents,
+            })
+        elif "module_" in state:
             device = _persistence.device_on_load(state["device_"])
             state["module_"] = _persistence.rebuild_encoder(
                 state["_encoder_spec"], state["module_"], device

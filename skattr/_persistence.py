@@ -102,8 +102,15 @@ def write_file(path: str | os.PathLike, arrays: dict[str, np.ndarray], metadata:
     save_file(
         {name: np.ascontiguousarray(value) for name, value in arrays.items()},
         os.fspath(path),
-        metadata={_METADATA_KEY: json.dumps(header)},
+        metadata={_METADATA_KEY: json.dumps(header, default=_json_scalar)},
     )
+
+
+def _json_scalar(value):
+    """numpy scalars (e.g. ``np.int64`` parameters from a grid) as the Python numbers they are."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def read_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:

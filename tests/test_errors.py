@@ -99,6 +99,8 @@ CASES = {
     "save-before-fit": lambda X, y, t, m, p: estimator().save(p / "model.safetensors"),
     "warm-start-architecture": lambda X, y, t, m, p: estimator(warm_start=True).fit(
         X, y).set_params(hidden_units=9).fit(X, y),
+    "warm-start-behaviour-split": lambda X, y, t, m, p: estimator(warm_start=True).fit(
+        X, y).set_params(n_behavior_latents=3, n_time_latents=1).fit(X, y),
     "warm-start-without-y": lambda X, y, t, m, p: estimator(warm_start=True).fit(X, y).fit(X),
     "load-missing-file": lambda X, y, t, m, p: xCEBRAAttributor.load(p / "absent.safetensors"),
     "load-truncated-file": lambda X, y, t, m, p: load_truncated(m, p),
