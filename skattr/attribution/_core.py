@@ -80,13 +80,18 @@ def jacobian(model: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
         return _mlp_jacobian(model, inputs)
     inputs = inputs.detach().requires_grad_(True)
     with torch.enable_grad():
-        outputs = model(inputs)
-        if outputs.dim() != 2:
-            raise ValueError(
-                f"model must return a (batch, n_latents) tensor; got shape {tuple(outputs.shape)}."
-            )
+        outputs = check_outputs(model(inputs))
         grads = output_gradients(outputs, inputs)
     return grads.movedim(0, 1)
+
+
+def check_outputs(outputs: torch.Tensor) -> torch.Tensor:
+    """``outputs`` itself, if it is a ``(batch, n_latents)`` tensor, else a ValueError."""
+    if outputs.dim() != 2:
+        raise ValueError(
+            f"model must return a (batch, n_latents) tensor; got shape {tuple(outputs.shape)}."
+        )
+    return outputs
 
 
 def output_gradients(outputs: torch.Tensor, tensor: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ from numbers import Integral
 import numpy as np
 import torch
 
-from ._core import AttributionMethod, output_gradients, reduce_lags
+from ._core import AttributionMethod, check_outputs, output_gradients, reduce_lags
 from ._paths import baseline_like, check_baselines, check_path, path_points, quadrature
 
 
@@ -106,10 +106,7 @@ class NeuronConductance(AttributionMethod):
                 f"it was called {len(captured)} time(s)."
             )
         hidden = captured[0]
-        if outputs.dim() != 2:
-            raise ValueError(
-                f"model must return a (batch, n_latents) tensor; got shape {tuple(outputs.shape)}."
-            )
+        check_outputs(outputs)
         unit = (slice(None), *self._check_index(hidden))
         with torch.enable_grad():
             # df_k/dh at the chosen unit for all K latents, (K, S*B) ...

@@ -7,7 +7,7 @@ from numbers import Integral
 import numpy as np
 import torch
 
-from ._core import AttributionMethod, reduce_lags
+from ._core import AttributionMethod, check_outputs, reduce_lags
 from ._paths import baseline_like, check_baselines
 
 
@@ -80,12 +80,7 @@ class FeatureAblation(AttributionMethod):
         baseline = baseline_like(self._baselines, inputs)
         per_eval = self.perturbations_per_eval or len(groups)
         with torch.no_grad():
-            initial = model(inputs)
-            if initial.dim() != 2:
-                raise ValueError(
-                    "model must return a (batch, n_latents) tensor; got shape "
-                    f"{tuple(initial.shape)}."
-                )
+            initial = check_outputs(model(inputs))
             ablated = []
             for start in range(0, len(groups), per_eval):
                 chunk = members[start : start + per_eval, None]  # (g, 1, *sample_shape)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._core import AttributionMethod, reduce_lags
+from ._core import AttributionMethod, check_outputs, reduce_lags
 from ._paths import baseline_like, check_baselines, check_path, path_integral
 
 # Samples per forward pass when prepare() gathers the outputs' statistics: bounds its memory
@@ -90,10 +90,7 @@ class IntegratedGradientCorrelation(AttributionMethod):
                 model(inputs[start : start + _STATISTICS_CHUNK])
                 for start in range(0, inputs.shape[0], _STATISTICS_CHUNK)
             ])
-        if outputs.dim() != 2:
-            raise ValueError(
-                f"model must return a (batch, n_latents) tensor; got shape {tuple(outputs.shape)}."
-            )
+        check_outputs(outputs)
         n_latents = outputs.shape[1]
         if target is not None and target.shape[1] != n_latents:
             raise ValueError(
