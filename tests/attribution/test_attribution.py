@@ -4,7 +4,7 @@ import torch
 from captum.attr import NeuronGradient
 
 from skattr._encoders import build_encoder
-from skattr.attribution import attribute, jacobian
+from skattr.attribution import METHODS, attribute, jacobian
 
 
 def small_encoder(name, n_features=6, n_latents=3):
@@ -58,13 +58,30 @@ def test_streaming_reductions_match_the_full_array(reduction):
     np.testing.assert_allclose(got, expected, rtol=1e-10)
 
 
-def test_model_state_is_left_as_found():
-    model = small_encoder("mlp").train()
-    model[0].weight.requires_grad_(False)
-    attribute(model, torch.randn(10, 6, dtype=torch.float64))
+# Parameters each method needs beyond the defaults, kept small for speed.
+_METHOD_PARAMS = {
+    "integrated-gradients": {"n_steps": 4},
+    "igc": {"n_steps": 4, "target": np.random.default_rng(1).standard_normal((15, 3))},
+    "conductance": {"n_steps": 4},
+    "gradient-shap": {"stdevs": 0.1, "random_state": 0},
+}
+
+
+@pytest.mark.parametrize("name", ["mlp", "conv"])
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_model_state_is_left_as_found(method, name):
+    model = small_encoder(name).train()
+    first, last = (model[0], model[-1]) if name == "mlp" else (model.net[0], model.net[-1])
+    first.weight.requires_grad_(False)
+    params = dict(_METHOD_PARAMS.get(method, {}))
+    if method == "conductance":
+        params.update(layer="1", neuron=0) if name == "mlp" else params.update(
+            layer="net.1", neuron=(0, 0))
+    attribute(model, np.random.default_rng(0).standard_normal((15, 6)), method, **params)
     assert model.training and all(m.training for m in model.modules())
-    assert not model[0].weight.requires_grad and model[2].weight.requires_grad
-    assert model[0].weight.dtype == torch.float64 and model[0].weight.grad is None
+    assert not first.weight.requires_grad and last.weight.requires_grad
+    assert all(p.dtype == torch.float64 and p.grad is None for p in model.parameters())
+    assert not any(m._forward_hooks for m in model.modules())
 
 
 def test_2d_input_to_a_windowed_model_gets_windows():

@@ -140,15 +140,6 @@ def test_registered_and_float32_model_works():
     assert maps.shape == (N_LATENTS, N_FEATURES) and maps.dtype == np.float64
 
 
-def test_model_state_is_left_as_found():
-    model = small_encoder("mlp").train()
-    model[0].weight.requires_grad_(False)
-    attribute(model, _inputs(model), "feature-ablation")
-    assert model.training and all(m.training for m in model.modules())
-    assert not model[0].weight.requires_grad and model[2].weight.requires_grad
-    assert model[0].weight.dtype == torch.float64 and model[2].weight.grad is None
-
-
 @pytest.mark.parametrize(
     ("params", "message"),
     [

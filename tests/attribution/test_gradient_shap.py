@@ -176,15 +176,6 @@ def test_gradient_shap_is_registered():
     assert METHODS["gradient-shap"] is GradientShap
 
 
-def test_model_state_is_left_as_found():
-    model = small_encoder("mlp").train()
-    model[0].weight.requires_grad_(False)
-    attribute(model, torch.randn(10, 6, dtype=torch.float64), "gradient-shap", stdevs=0.1)
-    assert all(m.training for m in model.modules())
-    assert not model[0].weight.requires_grad and model[2].weight.requires_grad
-    assert all(p.dtype == torch.float64 and p.grad is None for p in model.parameters())
-
-
 @pytest.mark.parametrize(
     ("params", "message"),
     [

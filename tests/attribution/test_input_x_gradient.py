@@ -50,12 +50,3 @@ def test_input_x_gradient_of_a_linear_model_is_input_times_weight():
 
 def test_input_x_gradient_is_registered():
     assert METHODS["input-x-gradient"] is InputXGradient
-
-
-def test_model_state_is_left_as_found():
-    model = small_encoder("conv").train()
-    model.net[0].weight.requires_grad_(False)
-    attribute(model, np.random.default_rng(0).standard_normal((15, 6)), "input-x-gradient")
-    assert all(m.training for m in model.modules())
-    assert not model.net[0].weight.requires_grad and model.net[-1].weight.requires_grad
-    assert all(p.dtype == torch.float64 and p.grad is None for p in model.parameters())

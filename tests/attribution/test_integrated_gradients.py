@@ -138,15 +138,6 @@ def test_integrated_gradients_are_registered():
     assert METHODS["integrated-gradients"] is IntegratedGradients
 
 
-def test_model_state_is_left_as_found():
-    model = small_encoder("mlp").train()
-    model[0].weight.requires_grad_(False)
-    attribute(model, torch.randn(10, 6, dtype=torch.float64), "integrated-gradients", n_steps=4)
-    assert all(m.training for m in model.modules())
-    assert not model[0].weight.requires_grad and model[2].weight.requires_grad
-    assert all(p.dtype == torch.float64 and p.grad is None for p in model.parameters())
-
-
 @pytest.mark.parametrize(
     ("params", "message"),
     [
