@@ -63,6 +63,21 @@ def _naming_argument(argument: str, expected: str) -> Iterator[None]:
         raise type(error)(f"{argument} must be {expected}: {error}") from error
 
 
+def _embedding_names(objectives: tuple[Objective, ...], n_latents: int) -> np.ndarray:
+    """Each dimension named after the narrowest objective that trains it: ``behavior0..`` for
+    the behaviour block, ``time0..`` for the dimensions only the time objective trains."""
+    names = [None] * n_latents
+    for objective in sorted(objectives, key=lambda o: o.stop - o.start):
+        free = [i for i in range(objective.start, objective.stop) if names[i] is None]
+        for count, i in enumerate(free):
+            names[i] = f"{objective.name}{count}"
+    return np.array(names, dtype=object)
+
+
+def _describe(objectives: tuple[Objective, ...]) -> str:
+    return ", ".join(f"{o.name} on dimensions {o.start}:{o.stop}" for o in objectives)
+
+
 class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the method's name)
     """Identifiable time-series attribution with regularised contrastive learning (xCEBRA).
 
@@ -289,16 +304,21 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         """A schedule point as a step: an int is one, a float a fraction of ``max_iter``."""
         return int(value * self.max_iter) if isinstance(value, float) else int(value)
 
-    def _objectives(self, with_behavior: bool) -> list[Objective]:
+    def _objectives(self, with_behavior: bool) -> tuple[Objective, ...]:
+        """The objectives of a fit, in xCEBRA's layout (the paper's and cebra's).
+
+        The time-contrastive objective spans the whole embedding, the behaviour block included;
+        the behaviour objective trains its own block. A time objective on a block disjoint from
+        the behaviour block leaves nothing that makes it hold the latents the behaviour block
+        lacks, and the inverted gradient then loses identifiability (see the user guide).
+        With ``y`` and ``n_time_latents=0`` the model is the behaviour block alone.
+        """
         n_latents = self.n_behavior_latents + self.n_time_latents
+        time = Objective("time", 0, n_latents, "time_positive")
         if not with_behavior:
-            return [Objective("time", slice(0, n_latents), "time_positive")]
-        objectives = [Objective("behavior", slice(0, self.n_behavior_latents), "behavior_positive")]
-        if self.n_time_latents > 0:
-            objectives.append(
-                Objective("time", slice(self.n_behavior_latents, n_latents), "time_positive")
-            )
-        return objectives
+            return (time,)
+        behavior = Objective("behavior", 0, self.n_behavior_latents, "behavior_positive")
+        return (behavior, time) if self.n_time_latents > 0 else (behavior,)
 
     def _module_and_inputs(
         self, X: np.ndarray, dtype: torch.dtype | None = None
@@ -356,8 +376,9 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         spec = {"encoder": self.encoder, "n_features": X.shape[1], "n_latents": n_latents,
                 "hidden_units": self.hidden_units or 30 * n_latents}
         first_step = self.n_iter_ if warm else 0
+        objectives = self._objectives(with_behavior=y is not None)
         if warm:
-            self._check_warm_start(spec, with_behavior=y is not None)
+            self._check_warm_start(spec, objectives)
         start = self._schedule_step(self.regularizer_start)
         full = self._schedule_step(self.regularizer_full)
         if full < start:
@@ -409,7 +430,6 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             first_step=first_step,
         )
         data = torch.tensor(X, dtype=torch.float32, device=device)
-        objectives = self._objectives(with_behavior=y is not None)
         result = train(
             module, time_windows(data, module.receptive_field), sampler, objectives, config,
             projection_generator,
@@ -424,15 +444,12 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         self._encoder_spec = spec
         self.loss_curve_ = result.loss_curve
         self.n_iter_ = first_step + result.n_iter
-        self.embedding_names_ = np.array(
-            [f"{o.name}{i}" for o in objectives
-             for i in range(o.output_slice.stop - o.output_slice.start)],
-            dtype=object,
-        )
+        self.objectives_ = objectives
+        self.embedding_names_ = _embedding_names(objectives, n_latents)
         self.attribution_map_ = self._attribute(X, "inverted-gradient")
         return self
 
-    def _check_warm_start(self, spec: dict, with_behavior: bool) -> None:
+    def _check_warm_start(self, spec: dict, objectives: tuple[Objective, ...]) -> None:
         """A warm start continues the same encoder on the same objectives."""
         changed = {name: (self._encoder_spec[name], value) for name, value in spec.items()
                    if self._encoder_spec[name] != value}
@@ -443,18 +460,12 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
                 f"warm_start=True continues the fitted encoder, but its architecture changed "
                 f"({details}); set warm_start=False to train a new one."
             )
-        fitted_behavior = sum(name.startswith("behavior") for name in self.embedding_names_)
-        if with_behavior and fitted_behavior and fitted_behavior != self.n_behavior_latents:
+        if objectives != self.objectives_:
             raise ValueError(
-                f"warm_start=True continues the fitted objectives, but n_behavior_latents "
-                f"changed ({fitted_behavior} -> {self.n_behavior_latents}); set "
+                "warm_start=True continues the fitted objectives, but they changed "
+                f"({_describe(self.objectives_)} -> {_describe(objectives)}): give y if and "
+                "only if the first fit had it and keep n_behavior_latents, or set "
                 "warm_start=False to train a new encoder."
-            )
-        if with_behavior != ("behavior0" in self.embedding_names_):
-            raise ValueError(
-                "warm_start=True continues the fitted objectives: give y if and only if the "
-                f"first fit had it (it was fitted {'with' if not with_behavior else 'without'} "
-                "y)."
             )
 
     def _forget_fit(self) -> None:
@@ -538,17 +549,18 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             many nats the embedding beats chance by (0 at chance, higher is better). ``B`` does
             not depend on the ``batch_size`` parameter, so that scores compare across settings.
             The behaviour objective counts only if the model was fitted with ``y`` and ``y`` is
-            given; the time objective is always scored on the time block.
+            given; the time objective is always scored, on the dimensions it trained (the
+            whole embedding).
         """
         check_is_fitted(self)
         if ground_truth is not None:
             return attribution_auc(ground_truth, self.attribute(X))
         X, y = self._validate_X(X, reset=False, y=y)
         self._check_time_offset(X.shape[0])
-        trained_on_y = "behavior0" in self.embedding_names_
+        trained_on_y = any(o.positive == "behavior_positive" for o in self.objectives_)
         objectives = [
-            objective for objective in self._objectives(with_behavior=trained_on_y)
-            if objective.name == "time" or y is not None
+            objective for objective in self.objectives_
+            if objective.positive == "time_positive" or y is not None
         ]
         if not objectives:
             raise ValueError(
@@ -585,6 +597,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         if "module_" in state:
             state["module_"] = _persistence.encoder_weights(state["module_"])
             state["device_"] = str(state["device_"])
+            state["objectives_"] = _persistence.objectives_to_json(state["objectives_"])
         state["_skattr_version"] = __version__
         return state
 
@@ -607,6 +620,10 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
                 state["_encoder_spec"], state["module_"], device
             )
             state["device_"] = device
+        if "module_" in state:
+            state["objectives_"] = _persistence.objectives_from_json(
+                state.get("objectives_"), state["embedding_names_"]
+            )
         super().__setstate__(state)
 
     def save(self, path: str | os.PathLike) -> None:
@@ -654,6 +671,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             "n_iter_": int(self.n_iter_),
             "n_features_in_": int(self.n_features_in_),
             "embedding_names_": [str(name) for name in self.embedding_names_],
+            "objectives_": _persistence.objectives_to_json(self.objectives_),
             "loss_names": list(self.loss_curve_),
             "device_": str(self.device_),
         }
@@ -706,6 +724,9 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             estimator.n_iter_ = int(fitted["n_iter_"])
             estimator.n_features_in_ = int(fitted["n_features_in_"])
             estimator.embedding_names_ = np.array(fitted["embedding_names_"], dtype=object)
+            estimator.objectives_ = _persistence.objectives_from_json(
+                fitted.get("objectives_"), estimator.embedding_names_
+            )
             if "feature_names_in_" in fitted:
                 estimator.feature_names_in_ = np.array(fitted["feature_names_in_"], dtype=object)
             spec = estimator._encoder_spec

@@ -9,6 +9,7 @@ from it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import warnings
@@ -20,6 +21,7 @@ from safetensors.numpy import save_file
 
 from ._device import resolve_device
 from ._encoders import build_encoder
+from ._training import Objective
 from ._version import __version__
 
 # Identifies skattr files and the layout of their header, which changes only with this number.
@@ -82,6 +84,30 @@ def device_on_load(saved: str) -> torch.device:
             stacklevel=3,
         )
         return torch.device("cpu")
+
+
+def objectives_to_json(objectives: tuple[Objective, ...]) -> list[dict]:
+    """The fitted objectives as plain dicts (for JSON headers and pickle/skops states)."""
+    return [dataclasses.asdict(objective) for objective in objectives]
+
+
+def objectives_from_json(saved: list[dict] | None, embedding_names) -> tuple[Objective, ...]:
+    """The fitted objectives back from :func:`objectives_to_json`.
+
+    skattr 0.2.0 and earlier did not store them: they trained the time objective on the
+    dimensions named ``time*`` only, disjoint from the behaviour block, and that layout is
+    rebuilt from the embedding's names so that such models score and warm-start as fitted.
+    """
+    if saved is not None:
+        return tuple(Objective(**objective) for objective in saved)
+    names = [str(name) for name in embedding_names]
+    n_behavior = sum(name.startswith("behavior") for name in names)
+    objectives = []
+    if n_behavior:
+        objectives.append(Objective("behavior", 0, n_behavior, "behavior_positive"))
+    if len(names) > n_behavior:
+        objectives.append(Objective("time", n_behavior, len(names), "time_positive"))
+    return tuple(objectives)
 
 
 def check_version(saved: str | None) -> None:

@@ -15,13 +15,23 @@ from ._regularizers import jacobian_penalty, regularizer_weight
 from ._sampling import ContrastiveSampler
 
 
-@dataclass
+@dataclass(frozen=True)
 class Objective:
-    """A contrastive objective: its name, the embedding block it trains, its positive's key."""
+    """An objective: its name, the embedding dimensions ``start:stop`` it trains, its positive.
+
+    ``positive`` names the sampled :class:`~skattr._sampling.Batch` attribute that holds the
+    positives (``"time_positive"`` or ``"behavior_positive"``). Objectives may overlap: in
+    xCEBRA's layout the time objective spans the whole embedding, the behaviour block included.
+    """
 
     name: str
-    output_slice: slice
-    positive: str  # "time_positive" or "behavior_positive", an attribute of the sampled Batch
+    start: int
+    stop: int
+    positive: str
+
+    @property
+    def output_slice(self) -> slice:
+        return slice(self.start, self.stop)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skattr import __version__, xCEBRAAttributor
 from skattr._persistence import SkattrVersionWarning
+from skattr._training import Objective
 
 from .conftest import FAST
 
@@ -108,6 +109,28 @@ def test_save_load_keeps_feature_names_and_a_model_without_y(synthetic, tmp_path
     assert_same_fit(loaded, model, X)
 
 
+def test_a_file_from_before_the_objectives_were_stored_loads_with_its_layout(model, synthetic,
+                                                                            tmp_path):
+    # skattr 0.2.0 trained the time objective on the time block only and did not store it.
+    path = tmp_path / "model.safetensors"
+    model.save(path)
+    data, length, header = read_header(path)
+    metadata = json.loads(header["__metadata__"]["skattr"])
+    del metadata["fitted"]["objectives_"]
+    metadata["skattr_version"] = "0.2.0"
+    header["__metadata__"]["skattr"] = json.dumps(metadata)
+    write_header(path, data, length, header)
+    with pytest.warns(SkattrVersionWarning, match="saved with skattr 0.2.0"):
+        old = xCEBRAAttributor.load(path)
+    assert old.objectives_ == (Objective("behavior", 0, 2, "behavior_positive"),
+                               Objective("time", 2, 4, "time_positive"))
+    X, y = synthetic[:2]
+    np.testing.assert_array_equal(old.transform(X), model.transform(X))
+    assert np.isfinite(old.score(X, y))
+    with pytest.raises(ValueError, match="objectives, but they changed"):
+        old.set_params(warm_start=True).fit(X, y)
+
+
 def read_header(path):
     data = path.read_bytes()
     (length,) = struct.unpack("<Q", data[:8])
@@ -188,12 +211,15 @@ def test_numpy_scalar_parameters_save_and_load(synthetic, tmp_path):
 
 
 def test_a_pickle_from_before_weights_were_arrays_still_loads(model, synthetic, tmp_path):
-    # skattr 0.1.0 pickled the live module and had neither a version stamp nor an encoder spec.
+    # skattr 0.1.0 pickled the live module and had neither a version stamp nor an encoder spec,
+    # nor the objectives: it trained them on disjoint blocks.
     state = dict(vars(model))
-    del state["_encoder_spec"]
+    del state["_encoder_spec"], state["objectives_"]
     old = xCEBRAAttributor.__new__(xCEBRAAttributor)
     with pytest.warns(SkattrVersionWarning, match="saved with skattr unknown"):
         old.__setstate__(state)
     np.testing.assert_array_equal(old.transform(synthetic[0]), model.transform(synthetic[0]))
+    assert old.objectives_ == (Objective("behavior", 0, 2, "behavior_positive"),
+                               Objective("time", 2, 4, "time_positive"))
     old.save(tmp_path / "model.safetensors")  # needs the encoder spec, rebuilt from the params
     assert xCEBRAAttributor.load(tmp_path / "model.safetensors").n_iter_ == model.n_iter_

@@ -13,7 +13,7 @@ def setup(max_iter=20):
     encoder = build_encoder("mlp", 5, 2, 8, torch.Generator().manual_seed(0))
     sampler = ContrastiveSampler(200, 1, None, "time_delta", 0.1, np.random.default_rng(0))
     config = TrainingConfig(max_iter, 32, 1e-3, "euclidean", 1.0, 0.1, 5, 10, 1, check_every=7)
-    objectives = [Objective("time", slice(0, 2), "time_positive")]
+    objectives = [Objective("time", 0, 2, "time_positive")]
     return encoder, torch.tensor(X, dtype=torch.float32), sampler, objectives, config
 
 

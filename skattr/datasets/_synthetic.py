@@ -1,4 +1,9 @@
-"""The xCEBRA paper's synthetic benchmark: random-walk latents, a random nonlinear mixing."""
+"""The xCEBRA paper's synthetic benchmark, and a family of variations around it.
+
+The paper's data are truncated-normal random walks mixed by random bias-free LeakyReLU networks.
+The variations (other latent dynamics, nonlinearities, observation models) exist so that defaults
+are chosen, and maps are checked, on data unlike the one generator they were developed on.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from numbers import Integral, Real
 import numpy as np
 from scipy.special import ndtr, ndtri
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 
 def truncated_normal_walk(
@@ -31,8 +36,76 @@ def truncated_normal_walk(
     return np.clip(walk, -1.0, 1.0)
 
 
-def _random_mixing(n_in: int, n_out: int, n_layers: int, slope: float, rng) -> callable:
-    """A bias-free MLP, LeakyReLU(slope) activations, Gaussian weights of scale 1/sqrt(fan_in)."""
+def clipped_normal_walk(
+    n_samples: int, n_dims: int, step_std: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Random walk in ``[-1, 1]^D`` whose Gaussian steps are clipped at the bounds, so that the
+    walk sticks to a wall for a while (mass piles up at -1 and 1, unlike truncation)."""
+    walk = np.empty((n_samples, n_dims))
+    walk[0] = rng.uniform(-1.0, 1.0, n_dims)
+    steps = step_std * rng.standard_normal((n_samples, n_dims))
+    for t in range(1, n_samples):
+        walk[t] = np.clip(walk[t - 1] + steps[t], -1.0, 1.0)
+    return walk
+
+
+def ornstein_uhlenbeck(
+    n_samples: int, n_dims: int, step_std: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Stationary Ornstein-Uhlenbeck process with the variance of ``U[-1, 1]`` (1/3) and one-step
+    increments of standard deviation ``step_std``: unbounded, mean-reverting latents."""
+    variance = 1.0 / 3.0
+    # Var(z_t - z_{t-1}) = 2 variance (1 - a) = step_std^2; a stays in [0, 1).
+    decay = max(1.0 - step_std**2 / (2.0 * variance), 0.0)
+    innovation = np.sqrt(variance * (1.0 - decay**2))
+    noise = rng.standard_normal((n_samples, n_dims))
+    walk = np.empty((n_samples, n_dims))
+    walk[0] = np.sqrt(variance) * noise[0]
+    for t in range(1, n_samples):
+        walk[t] = decay * walk[t - 1] + innovation * noise[t]
+    return walk
+
+
+def smooth_process(
+    n_samples: int, n_dims: int, step_std: float, rng: np.random.Generator
+) -> np.ndarray:
+    """A differentiable latent: an Ornstein-Uhlenbeck process smoothed by a Gaussian kernel of
+    width ``1 / step_std`` samples, rescaled to variance 1/3 (no jumps from one step to the
+    next, unlike the walks)."""
+    from scipy.ndimage import gaussian_filter1d
+
+    width = 1.0 / step_std
+    rough = ornstein_uhlenbeck(n_samples, n_dims, step_std, rng)
+    smooth = gaussian_filter1d(rough, width, axis=0, mode="reflect")
+    smooth -= smooth.mean(0)
+    return smooth * np.sqrt(1.0 / 3.0) / np.maximum(smooth.std(0), 1e-12)
+
+
+LATENT_DYNAMICS = {
+    "truncated": truncated_normal_walk,
+    "clipped": clipped_normal_walk,
+    "ou": ornstein_uhlenbeck,
+    "smooth": smooth_process,
+}
+
+
+def _activation(nonlinearity: str, slope: float):
+    """The mixing's elementwise nonlinearity; ``slope`` is LeakyReLU's negative slope."""
+    if nonlinearity == "leaky_relu":
+        return lambda z: np.where(z > 0, z, slope * z)
+    if nonlinearity == "tanh":
+        return np.tanh
+    return lambda z: np.logaddexp(0.0, z)  # softplus
+
+
+NONLINEARITIES = ("leaky_relu", "tanh", "softplus")
+
+
+def _random_mixing(
+    n_in: int, n_out: int, n_layers: int, activation, rng
+) -> callable:
+    """A bias-free MLP with ``activation`` between layers, Gaussian weights of scale
+    1/sqrt(fan_in)."""
     sizes = [n_in] + [n_out] * n_layers
     weights = [
         rng.standard_normal((a, b)) / np.sqrt(a)
@@ -43,7 +116,7 @@ def _random_mixing(n_in: int, n_out: int, n_layers: int, slope: float, rng) -> c
         for i, weight in enumerate(weights):
             z = z @ weight
             if i < len(weights) - 1:
-                z = np.where(z > 0, z, slope * z)
+                z = activation(z)
         return z
 
     return mix
@@ -60,6 +133,10 @@ def _random_mixing(n_in: int, n_out: int, n_layers: int, slope: float, rng) -> c
         "n_layers": [Interval(Integral, 1, None, closed="left")],
         "slope": [Interval(Real, 0, 1, closed="neither")],
         "noise": [Interval(Real, 0, None, closed="left")],
+        "latent_dynamics": [StrOptions(set(LATENT_DYNAMICS))],
+        "nonlinearity": [StrOptions(set(NONLINEARITIES))],
+        "observation": [StrOptions({"continuous", "poisson"})],
+        "mean_count": [Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,
@@ -75,13 +152,19 @@ def make_synthetic(
     n_layers: int = 3,
     slope: float = 0.2,
     noise: float = 0.0,
+    latent_dynamics: str = "truncated",
+    nonlinearity: str = "leaky_relu",
+    observation: str = "continuous",
+    mean_count: float = 1.0,
     random_state=None,
 ):
-    """Generate the paper's synthetic attribution benchmark.
+    """Generate the paper's synthetic attribution benchmark, or a variation of it.
 
-    Latents are truncated-normal random walks in ``[-1, 1]``: a time-only block ``z1`` and a
-    behaviour block ``z2``. The neurons are ``x = [g1(z1); g2(z1, z2)]`` with ``g1``, ``g2`` random
-    bias-free LeakyReLU networks, so ``z1`` drives every neuron and ``z2`` only the second group.
+    By default, as in the paper, latents are truncated-normal random walks in ``[-1, 1]``: a
+    time-only block ``z1`` and a behaviour block ``z2``. The neurons are
+    ``x = [g1(z1); g2(z1, z2)]`` with ``g1``, ``g2`` random bias-free LeakyReLU networks, so ``z1``
+    drives every neuron and ``z2`` only the second group. The keyword parameters vary the
+    dynamics, the mixing and the observation model while keeping that ground truth.
 
     Parameters
     ----------
@@ -92,13 +175,26 @@ def make_synthetic(
     n_time_neurons, n_behavior_neurons : int, default=25
         Neurons driven by ``g1(z1)`` (the first block) and by ``g2(z1, z2)`` (the second block).
     step_std : float, default=0.1
-        Standard deviation of a random-walk step before truncation.
+        Standard deviation of one step of the latents (before truncation or clipping).
     n_layers : int, default=3
-        Linear layers of each mixing network.
+        Linear layers of each mixing network (1: a linear mixing).
     slope : float, default=0.2
         Negative slope of the LeakyReLU activations.
     noise : float, default=0.0
-        Standard deviation of Gaussian observation noise added to ``X``.
+        Standard deviation of Gaussian observation noise added to ``X`` (continuous
+        observations only).
+    latent_dynamics : {"truncated", "clipped", "ou", "smooth"}, default="truncated"
+        ``"truncated"``: the paper's truncated-normal walk in ``[-1, 1]``; ``"clipped"``: Gaussian
+        steps clipped at the bounds (the walk dwells at the walls, so labels repeat);
+        ``"ou"``: an unbounded, mean-reverting Ornstein-Uhlenbeck process of variance 1/3;
+        ``"smooth"``: that process smoothed by a Gaussian kernel of ``1 / step_std`` samples.
+    nonlinearity : {"leaky_relu", "tanh", "softplus"}, default="leaky_relu"
+        Activation of the mixing networks.
+    observation : {"continuous", "poisson"}, default="continuous"
+        ``"poisson"``: ``X`` holds spike counts drawn from rates ``mean_count * softplus(x) /
+        mean_t softplus(x)`` per neuron, instead of ``x`` itself.
+    mean_count : float, default=1.0
+        Mean spike count per sample and neuron, for ``observation="poisson"``.
     random_state : int, RandomState instance or None, default=None
         Seeds the latents, the mixing and the noise.
 
@@ -124,12 +220,17 @@ def make_synthetic(
     """
     rng = np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
     n_latents = n_time_latents + n_behavior_latents
-    walk = truncated_normal_walk(n_samples, n_latents, step_std, rng)
+    walk = LATENT_DYNAMICS[latent_dynamics](n_samples, n_latents, step_std, rng)
     z1, z2 = walk[:, :n_time_latents], walk[:, n_time_latents:]
-    g1 = _random_mixing(n_time_latents, n_time_neurons, n_layers, slope, rng)
-    g2 = _random_mixing(n_latents, n_behavior_neurons, n_layers, slope, rng)
+    activation = _activation(nonlinearity, slope)
+    g1 = _random_mixing(n_time_latents, n_time_neurons, n_layers, activation, rng)
+    g2 = _random_mixing(n_latents, n_behavior_neurons, n_layers, activation, rng)
     X = np.hstack([g1(z1), g2(np.hstack([z1, z2]))])
-    if noise > 0:
+    if observation == "poisson":
+        rates = np.logaddexp(0.0, X)
+        rates *= mean_count / np.maximum(rates.mean(0), 1e-12)
+        X = rng.poisson(rates).astype(np.float64)
+    elif noise > 0:
         X = X + noise * rng.standard_normal(X.shape)
     n_features = n_time_neurons + n_behavior_neurons
     ground_truth = np.zeros((n_latents, n_features), dtype=bool)
