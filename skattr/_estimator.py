@@ -33,11 +33,12 @@ from ._encoders import ENCODERS, build_encoder, receptive_field, time_windows
 from ._losses import SIMILARITIES
 from ._regularizers import regularizer_weight
 from ._sampling import BEHAVIOR_DISTRIBUTIONS, ContrastiveSampler
+from ._time_scale import auto_time_offset
 from ._training import (
     Objective,
     TrainingConfig,
     TrainingDivergedError,
-    mean_contrastive_loss,
+    mean_objective_losses,
     train,
 )
 from ._version import __version__
@@ -74,6 +75,38 @@ def _embedding_names(objectives: tuple[Objective, ...], n_latents: int) -> np.nd
     return np.array(names, dtype=object)
 
 
+def _check_time_offset(n_samples: int, time_offset: int) -> None:
+    if n_samples <= time_offset:
+        raise ValueError(
+            f"X has {n_samples} samples but time_offset={time_offset} needs at least "
+            f"{time_offset + 1}."
+        )
+
+
+def _label_scaling(y: np.ndarray, n_behavior_latents: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each label, which a supervised behaviour block regresses
+    after standardisation; refuses labels it cannot regress."""
+    if y.shape[1] != n_behavior_latents:
+        raise ValueError(
+            f"objective='supervised' regresses y with the behaviour block, so y must have "
+            f"n_behavior_latents={n_behavior_latents} column(s); got {y.shape[1]}."
+        )
+    scale = y.std(0)
+    if not (scale > 0).all():
+        raise ValueError(
+            f"y column(s) {np.flatnonzero(scale == 0).tolist()} are constant: there is nothing "
+            "for objective='supervised' to regress."
+        )
+    return y.mean(0), scale
+
+
+def _standardised_labels(y, label_scaling, device) -> torch.Tensor | None:
+    if label_scaling is None or y is None:
+        return None
+    mean, scale = label_scaling
+    return torch.tensor((y - mean) / scale, dtype=torch.float32, device=device)
+
+
 def _describe(objectives: tuple[Objective, ...]) -> str:
     return ", ".join(f"{o.name} on dimensions {o.start}:{o.stop}" for o in objectives)
 
@@ -94,6 +127,11 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         Size of the behaviour block, trained on ``y``. Ignored when ``fit`` gets no ``y``.
     n_time_latents : int, default=3
         Size of the time block. The embedding is ``[behaviour block, time block]``, in this order.
+    objective : {"contrastive", "supervised"}, default="contrastive"
+        How the behaviour block learns ``y``: contrastively (xCEBRA), or by regressing the
+        standardised ``y`` with the mean squared error (the paper's supervised control; needs
+        ``n_behavior_latents`` equal to the number of columns of ``y``). The time objective
+        and the regulariser are the same in both.
     encoder : {"mlp", "conv"}, default="mlp"
         ``"mlp"`` sees one time step; ``"conv"`` a window of 10 (the embedding of step ``t`` sees
         ``t-5 .. t+4``, the series extended at both ends by repeating its edge samples).
@@ -103,11 +141,14 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         InfoNCE similarity: minus the squared distance, or the cosine, divided by ``temperature``.
     temperature : float, default=1.0
         InfoNCE temperature.
-    time_offset : int, default=50
-        The time-contrastive positive of sample ``t`` is sample ``t + time_offset``. Choose it
-        on the time scale over which the latents move appreciably: positives that are nearly
-        identical to their reference teach the time block little. On the synthetic benchmark
-        (random-walk steps of 0.1 in ``[-1, 1]``) offsets of 20-100 score best; 1 scores poorly.
+    time_offset : int or "auto", default="auto"
+        The time-contrastive positive of sample ``t`` is sample ``t + time_offset``. It should
+        match the time scale over which the latents move appreciably: positives nearly identical
+        to their reference teach the time objective little, distant ones share too little.
+        ``"auto"`` reads it off the training data: the lag at which the features' mean
+        autocorrelation, corrected for white observation noise, has fallen to
+        ``AUTO_CORRELATION`` (at most ``n_samples // 20``); the fitted value is
+        ``time_offset_``. See the user guide for how the rule was chosen.
     behavior_distribution : {"time_delta", "delta_normal"}, default="time_delta"
         Behaviour positives: the sample whose ``y`` is nearest to ``y_t + (y_k - y_{k-1})`` for a
         random ``k`` (``"time_delta"``), or to ``y_t + N(0, delta^2)`` (``"delta_normal"``).
@@ -157,6 +198,11 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         (0 while off) and the ``"total"`` loss.
     n_iter_ : int
         Training steps taken (over all warm-started fits).
+    time_offset_ : int
+        The time offset used (``time_offset``, or the value ``"auto"`` chose).
+    objectives_ : tuple of Objective
+        The objectives trained, each with the embedding dimensions ``start:stop`` it spans:
+        ``behavior`` on the behaviour block, ``time`` on the whole embedding.
     device_ : torch.device
         Device the encoder lives on.
     n_features_in_ : int
@@ -186,11 +232,12 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
     _parameter_constraints: dict = {
         "n_behavior_latents": [Interval(Integral, 0, None, closed="left")],
         "n_time_latents": [Interval(Integral, 0, None, closed="left")],
+        "objective": [StrOptions({"contrastive", "supervised"})],
         "encoder": [StrOptions(set(ENCODERS))],
         "hidden_units": [Interval(Integral, 1, None, closed="left"), None],
         "similarity": [StrOptions(set(SIMILARITIES))],
         "temperature": [Interval(Real, 0, None, closed="neither")],
-        "time_offset": [Interval(Integral, 1, None, closed="left")],
+        "time_offset": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "behavior_distribution": [StrOptions(set(BEHAVIOR_DISTRIBUTIONS))],
         "delta": [Interval(Real, 0, None, closed="neither")],
         "regularizer_weight": [Interval(Real, 0, None, closed="left")],
@@ -217,11 +264,12 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         n_behavior_latents: int = 3,
         n_time_latents: int = 3,
         *,
+        objective: str = "contrastive",
         encoder: str = "mlp",
         hidden_units: int | None = None,
         similarity: str = "euclidean",
         temperature: float = 1.0,
-        time_offset: int = 50,
+        time_offset: int | str = "auto",
         behavior_distribution: str = "time_delta",
         delta: float = 0.1,
         regularizer_weight: float = 0.1,
@@ -238,6 +286,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
     ) -> None:
         self.n_behavior_latents = n_behavior_latents
         self.n_time_latents = n_time_latents
+        self.objective = objective
         self.encoder = encoder
         self.hidden_units = hidden_units
         self.similarity = similarity
@@ -282,7 +331,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             )
         return X, (y[:, None] if y.ndim == 1 else y)
 
-    def _check_n_samples(self, n_samples: int) -> None:
+    def _check_n_samples(self, n_samples: int, time_offset: int) -> None:
         """Training needs two samples, a full window of the encoder, and a time-offset pair."""
         field = receptive_field(self.encoder)
         if n_samples < max(2, field):
@@ -291,14 +340,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
                 f"a full window of the encoder (receptive field {field} for "
                 f"encoder={self.encoder!r})."
             )
-        self._check_time_offset(n_samples)
-
-    def _check_time_offset(self, n_samples: int) -> None:
-        if n_samples <= self.time_offset:
-            raise ValueError(
-                f"X has {n_samples} samples but time_offset={self.time_offset} needs at least "
-                f"{self.time_offset + 1}."
-            )
+        _check_time_offset(n_samples, time_offset)
 
     def _schedule_step(self, value: int | float) -> int:
         """A schedule point as a step: an int is one, a float a fraction of ``max_iter``."""
@@ -317,7 +359,10 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         time = Objective("time", 0, n_latents, "time_positive")
         if not with_behavior:
             return (time,)
-        behavior = Objective("behavior", 0, self.n_behavior_latents, "behavior_positive")
+        if self.objective == "supervised":
+            behavior = Objective("behavior", 0, self.n_behavior_latents, None, "mse")
+        else:
+            behavior = Objective("behavior", 0, self.n_behavior_latents, "behavior_positive")
         return (behavior, time) if self.n_time_latents > 0 else (behavior,)
 
     def _module_and_inputs(
@@ -367,12 +412,17 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
     def _fit(self, X, y, warm: bool):
         X, y = self._validate_X(X, reset=not warm, y=y)
         n_samples = X.shape[0]
-        self._check_n_samples(n_samples)
+        time_offset = (auto_time_offset(X) if self.time_offset == "auto"
+                       else self.time_offset)
+        self._check_n_samples(n_samples, time_offset)
         n_latents = self.n_behavior_latents + self.n_time_latents
         if n_latents == 0:
             raise ValueError("n_behavior_latents + n_time_latents must be at least 1; got 0.")
         if y is not None and self.n_behavior_latents == 0:
             raise ValueError("y was given but n_behavior_latents=0: the behaviour block is empty.")
+        label_scaling = None
+        if y is not None and self.objective == "supervised":
+            label_scaling = _label_scaling(y, self.n_behavior_latents)
         spec = {"encoder": self.encoder, "n_features": X.shape[1], "n_latents": n_latents,
                 "hidden_units": self.hidden_units or 30 * n_latents}
         first_step = self.n_iter_ if warm else 0
@@ -405,8 +455,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         seed = (seed + first_step) % np.iinfo(np.int32).max
         projection_generator = torch.Generator(device=device).manual_seed(seed + 1)
         sampler = ContrastiveSampler(
-            n_samples, self.time_offset, y, self.behavior_distribution, self.delta,
-            np.random.default_rng(seed),
+            n_samples, time_offset, y if self.objective == "contrastive" else None,
+            self.behavior_distribution, self.delta, np.random.default_rng(seed),
         )
         if warm:
             # Train a copy: if training diverges, the fitted encoder is left as it was.
@@ -418,7 +468,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             ).to(device)
         config = TrainingConfig(
             max_iter=self.max_iter,
-            batch_size=min(self.batch_size, n_samples - self.time_offset),
+            batch_size=min(self.batch_size, n_samples - time_offset),
             learning_rate=self.learning_rate,
             similarity=self.similarity,
             temperature=self.temperature,
@@ -432,7 +482,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         data = torch.tensor(X, dtype=torch.float32, device=device)
         result = train(
             module, time_windows(data, module.receptive_field), sampler, objectives, config,
-            projection_generator,
+            projection_generator, _standardised_labels(y, label_scaling, device),
         )
         if warm:
             result.loss_curve = {
@@ -445,6 +495,9 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         self.loss_curve_ = result.loss_curve
         self.n_iter_ = first_step + result.n_iter
         self.objectives_ = objectives
+        self.time_offset_ = time_offset
+        if label_scaling is not None:
+            self.label_mean_, self.label_scale_ = label_scaling
         self.embedding_names_ = _embedding_names(objectives, n_latents)
         self.attribution_map_ = self._attribute(X, "inverted-gradient")
         return self
@@ -550,34 +603,46 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             not depend on the ``batch_size`` parameter, so that scores compare across settings.
             The behaviour objective counts only if the model was fitted with ``y`` and ``y`` is
             given; the time objective is always scored, on the dimensions it trained (the
-            whole embedding).
+            whole embedding). A supervised behaviour block (``objective="supervised"``)
+            contributes its coefficient of determination for the standardised ``y`` instead,
+            ``1 - MSE / n_labels`` (1 when exact).
         """
         check_is_fitted(self)
         if ground_truth is not None:
             return attribution_auc(ground_truth, self.attribute(X))
         X, y = self._validate_X(X, reset=False, y=y)
-        self._check_time_offset(X.shape[0])
+        _check_time_offset(X.shape[0], self.time_offset_)
         trained_on_y = any(o.positive == "behavior_positive" for o in self.objectives_)
         objectives = [
             objective for objective in self.objectives_
             if objective.positive == "time_positive" or y is not None
         ]
+        if y is not None and hasattr(self, "label_mean_") and y.shape[1] != len(self.label_mean_):
+            raise ValueError(
+                f"y has {y.shape[1]} column(s) but the model regressed {len(self.label_mean_)}."
+            )
         if not objectives:
             raise ValueError(
                 "score without ground_truth needs y for this model: it was fitted with y and "
                 "n_time_latents=0, so it has no time block to score without y."
             )
         sampler = ContrastiveSampler(
-            X.shape[0], self.time_offset, y if trained_on_y else None,
+            X.shape[0], self.time_offset_, y if trained_on_y else None,
             self.behavior_distribution, self.delta, np.random.default_rng(0),
         )
         module, inputs = self._module_and_inputs(X)
-        batch_size = min(_SCORE_BATCH_SIZE, X.shape[0] - self.time_offset)
-        loss = mean_contrastive_loss(
+        batch_size = min(_SCORE_BATCH_SIZE, X.shape[0] - self.time_offset_)
+        label_scaling = ((self.label_mean_, self.label_scale_) if hasattr(self, "label_mean_")
+                         else None)
+        losses = mean_objective_losses(
             module, inputs, sampler, objectives, self.similarity, self.temperature, batch_size,
-            n_batches=_SCORE_BATCHES,
+            n_batches=_SCORE_BATCHES, targets=_standardised_labels(y, label_scaling, self.device_),
         )
-        return float(np.log(batch_size + 1) - loss)
+        return float(np.mean([
+            1.0 - loss / (objective.stop - objective.start) if objective.loss == "mse"
+            else np.log(batch_size + 1) - loss
+            for objective, loss in zip(objectives, losses, strict=True)
+        ]))
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names of the embedding dimensions: ``behavior0..``, then ``time0..``.
@@ -624,6 +689,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             state["objectives_"] = _persistence.objectives_from_json(
                 state.get("objectives_"), state["embedding_names_"]
             )
+            # Before time_offset="auto" (skattr 0.2.0) the parameter was the offset used.
+            state.setdefault("time_offset_", state["time_offset"])
         super().__setstate__(state)
 
     def save(self, path: str | os.PathLike) -> None:
@@ -665,6 +732,9 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         arrays = {f"module_.{name}": value for name, value in
                   _persistence.encoder_weights(self.module_).items()}
         arrays["attribution_map_"] = self.attribution_map_
+        for name in ("label_mean_", "label_scale_"):
+            if hasattr(self, name):
+                arrays[name] = getattr(self, name)
         arrays.update({f"loss_curve_.{name}": curve for name, curve in self.loss_curve_.items()})
         fitted = {
             "encoder_spec": self._encoder_spec,
@@ -672,6 +742,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             "n_features_in_": int(self.n_features_in_),
             "embedding_names_": [str(name) for name in self.embedding_names_],
             "objectives_": _persistence.objectives_to_json(self.objectives_),
+            "time_offset_": int(self.time_offset_),
             "loss_names": list(self.loss_curve_),
             "device_": str(self.device_),
         }
@@ -719,6 +790,9 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             estimator.device_ = resolved
             estimator._encoder_spec = fitted["encoder_spec"]
             estimator.attribution_map_ = arrays["attribution_map_"]
+            for name in ("label_mean_", "label_scale_"):
+                if name in arrays:
+                    setattr(estimator, name, arrays[name])
             estimator.loss_curve_ = {name: arrays[f"loss_curve_.{name}"] for name in
                                      fitted["loss_names"]}
             estimator.n_iter_ = int(fitted["n_iter_"])
@@ -727,6 +801,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             estimator.objectives_ = _persistence.objectives_from_json(
                 fitted.get("objectives_"), estimator.embedding_names_
             )
+            estimator.time_offset_ = int(fitted.get("time_offset_", params["time_offset"]))
             if "feature_names_in_" in fitted:
                 estimator.feature_names_in_ = np.array(fitted["feature_names_in_"], dtype=object)
             spec = estimator._encoder_spec

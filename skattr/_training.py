@@ -20,14 +20,18 @@ class Objective:
     """An objective: its name, the embedding dimensions ``start:stop`` it trains, its positive.
 
     ``positive`` names the sampled :class:`~skattr._sampling.Batch` attribute that holds the
-    positives (``"time_positive"`` or ``"behavior_positive"``). Objectives may overlap: in
-    xCEBRA's layout the time objective spans the whole embedding, the behaviour block included.
+    positives (``"time_positive"`` or ``"behavior_positive"``) of a contrastive objective.
+    Objectives may overlap: in xCEBRA's layout the time objective spans the whole embedding,
+    the behaviour block included.
     """
 
     name: str
     start: int
     stop: int
-    positive: str
+    positive: str | None
+    # "infonce" (contrastive, against ``positive``) or "mse" (the block regresses the
+    # standardised label at the reference: the paper's supervised baseline; no positive).
+    loss: str = "infonce"
 
     @property
     def output_slice(self) -> slice:
@@ -74,8 +78,12 @@ def train(
     objectives: list[Objective],
     config: TrainingConfig,
     generator: torch.Generator,
+    targets: torch.Tensor | None = None,
 ) -> TrainingResult:
     """Train ``encoder`` in place on the per-time-step ``inputs`` (see ``time_windows``).
+
+    ``targets`` (T, L) on the device of ``inputs`` are the standardised labels that ``"mse"``
+    objectives regress.
 
     Raises
     ------
@@ -105,7 +113,7 @@ def train(
                 config.regularizer_full,
             )
             _step(encoder, inputs, sampler, objectives, config, weight, generator, optimizer,
-                  losses[step])
+                  losses[step], targets)
             if (step + 1) % config.check_every == 0 or step + 1 == config.max_iter:
                 _check_finite(losses[checked : step + 1], checked, names)
                 progress.update(step + 1 - checked)
@@ -135,11 +143,13 @@ def train(
 def _embed_batch(encoder, inputs, batch, objectives, reference_grad: bool):
     """Embed a batch: ``(reference inputs, reference embedding, embedding of the others)``.
 
+    The others are the negatives, then the positives of each contrastive objective in order.
     The references get a forward pass of their own: the regulariser's double backward then runs
     through the B references only, not through all ``(2 + n_objectives) B`` samples.
     """
     size = len(batch.reference)
-    positives = [getattr(batch, objective.positive) for objective in objectives]
+    positives = [getattr(batch, objective.positive) for objective in objectives
+                 if objective.loss == "infonce"]
     indices = torch.from_numpy(np.concatenate([batch.reference, batch.negative, *positives]))
     if inputs.device.type == "cuda":
         # From pinned memory the copy is asynchronous: the host draws the next batch while the
@@ -152,27 +162,43 @@ def _embed_batch(encoder, inputs, batch, objectives, reference_grad: bool):
     return references, encoder(references), encoder(inputs[indices[size:]])
 
 
-def _contrastive_losses(reference, others, objectives, similarity, temperature):
-    """InfoNCE of each objective on its block; ``others`` holds negatives, then positives."""
+def _objective_losses(reference, others, objectives, similarity, temperature, targets):
+    """The loss of each objective on its block; ``others`` holds negatives, then positives.
+
+    ``targets`` are the standardised labels at the references, for ``"mse"`` objectives.
+    """
     size = len(reference)
     negative = others[:size]
     losses = []
-    for i, objective in enumerate(objectives):
-        positive = others[(1 + i) * size : (2 + i) * size]
+    n_contrastive = 0
+    for objective in objectives:
         block = objective.output_slice
+        if objective.loss == "mse":
+            losses.append((reference[:, block] - targets).pow(2).sum(1).mean())
+            continue
+        n_contrastive += 1
+        positive = others[n_contrastive * size : (n_contrastive + 1) * size]
         losses.append(infonce(reference[:, block], positive[:, block], negative[:, block],
                               similarity, temperature))
     return losses
 
 
-def _step(encoder, inputs, sampler, objectives, config, weight, generator, optimizer, record):
+def _targets_at(targets: torch.Tensor | None, batch) -> torch.Tensor | None:
+    if targets is None:
+        return None
+    return targets[torch.from_numpy(batch.reference).to(targets.device, non_blocking=True)]
+
+
+def _step(encoder, inputs, sampler, objectives, config, weight, generator, optimizer, record,
+          targets):
     """One optimisation step; writes the per-term losses into ``record`` on the device."""
     batch = sampler.sample(config.batch_size)
     references, reference, others = _embed_batch(
         encoder, inputs, batch, objectives, reference_grad=weight > 0.0
     )
-    losses = _contrastive_losses(
-        reference, others, objectives, config.similarity, config.temperature
+    losses = _objective_losses(
+        reference, others, objectives, config.similarity, config.temperature,
+        _targets_at(targets, batch),
     )
     total = sum(losses)
     record[: len(losses)] = torch.stack(losses).detach()
@@ -190,7 +216,7 @@ def _step(encoder, inputs, sampler, objectives, config, weight, generator, optim
     optimizer.step()
 
 
-def mean_contrastive_loss(
+def mean_objective_losses(
     encoder: torch.nn.Module,
     inputs: torch.Tensor,
     sampler: ContrastiveSampler,
@@ -199,16 +225,18 @@ def mean_contrastive_loss(
     temperature: float,
     batch_size: int,
     n_batches: int,
-) -> float:
-    """InfoNCE averaged over the objectives and over ``n_batches`` batches, without gradients."""
-    total = 0.0
+    targets: torch.Tensor | None = None,
+) -> list[float]:
+    """Each objective's loss averaged over ``n_batches`` batches, without gradients."""
+    total = np.zeros(len(objectives))
     with torch.no_grad():
         for _ in range(n_batches):
             batch = sampler.sample(batch_size)
             _, reference, others = _embed_batch(encoder, inputs, batch, objectives, False)
-            losses = _contrastive_losses(reference, others, objectives, similarity, temperature)
-            total += float(sum(losses))
-    return total / (n_batches * len(objectives))
+            losses = _objective_losses(reference, others, objectives, similarity, temperature,
+                                       _targets_at(targets, batch))
+            total += [float(loss) for loss in losses]
+    return list(total / n_batches)
 
 
 def _check_finite(losses: torch.Tensor, first_step: int, names: list[str]) -> None:

@@ -327,3 +327,53 @@ def test_every_attribution_method_is_reachable_from_the_estimator(synthetic, enc
     for name in METHODS:
         amap = model.attribute(X[:200], method=name, **extra.get(name, {}))
         assert amap.shape == (4, X.shape[1]) and np.isfinite(amap).all(), name
+
+
+def test_time_objective_spans_the_whole_embedding(synthetic):
+    from skattr._training import Objective
+
+    X, y, _, _ = synthetic
+    assert fitted(X, y).objectives_ == (Objective("behavior", 0, 2, "behavior_positive"),
+                                        Objective("time", 0, 4, "time_positive"))
+    assert fitted(X).objectives_ == (Objective("time", 0, 4, "time_positive"),)
+    # Without a time block the model is the behaviour block alone.
+    behavior_only = xCEBRAAttributor(2, 0, **FAST).fit(X, y)
+    assert [o.name for o in behavior_only.objectives_] == ["behavior"]
+
+
+def test_auto_time_offset_is_read_off_the_training_data(synthetic):
+    from skattr._time_scale import auto_time_offset
+
+    X, y, _, _ = synthetic
+    model = fitted(X, y)
+    assert model.time_offset == "auto" and model.time_offset_ == auto_time_offset(X) > 1
+    assert fitted(X, y, time_offset=7).time_offset_ == 7
+
+
+def test_supervised_objective_regresses_the_standardised_labels(synthetic):
+    X, y, _, _ = synthetic
+    model = fitted(X, y, objective="supervised", max_iter=200, regularizer_weight=0.0)
+    np.testing.assert_allclose(model.label_mean_, y.mean(0))
+    np.testing.assert_allclose(model.label_scale_, y.std(0))
+    assert [(o.name, o.loss) for o in model.objectives_] == [("behavior", "mse"),
+                                                             ("time", "infonce")]
+    curve = model.loss_curve_["behavior"]
+    assert curve[-20:].mean() < 0.5 * curve[:5].mean()
+    # The behaviour block predicts the standardised labels.
+    prediction = model.transform(X)[:, :2] * model.label_scale_ + model.label_mean_
+    r2 = 1 - ((prediction - y) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
+    assert (r2 > 0.5).all()
+    assert np.isfinite(model.score(X, y)) and model.score(X, y) != model.score(X)
+
+
+def test_supervised_objective_refuses_labels_it_cannot_regress(synthetic):
+    X, y, _, _ = synthetic
+    with pytest.raises(ValueError, match=r"n_behavior_latents=2 column\(s\); got 1"):
+        fitted(X, y[:, 0], objective="supervised")
+    constant = y.copy()
+    constant[:, 1] = 3.0
+    with pytest.raises(ValueError, match=r"y column\(s\) \[1\] are constant"):
+        fitted(X, constant, objective="supervised")
+    model = fitted(X, y, objective="supervised")
+    with pytest.raises(ValueError, match="y has 1 column"):
+        model.score(X, y[:, :1])

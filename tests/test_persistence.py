@@ -34,6 +34,28 @@ def assert_same_fit(loaded, model, X):
     assert list(loaded.loss_curve_) == list(model.loss_curve_)
     for name, curve in model.loss_curve_.items():
         np.testing.assert_array_equal(loaded.loss_curve_[name], curve)
+    assert loaded.objectives_ == model.objectives_ and loaded.time_offset_ == model.time_offset_
+    for name in ("label_mean_", "label_scale_"):
+        assert hasattr(loaded, name) == hasattr(model, name)
+        if hasattr(model, name):
+            np.testing.assert_array_equal(getattr(loaded, name), getattr(model, name))
+
+
+@pytest.mark.parametrize("dump", ["save", "pickle", "skops"])
+def test_a_supervised_model_round_trips(synthetic, tmp_path, dump):
+    X, y, _, _ = synthetic
+    model = xCEBRAAttributor(2, 2, objective="supervised", **FAST).fit(X, y)
+    path = tmp_path / "model"
+    if dump == "save":
+        model.save(path)
+        loaded = xCEBRAAttributor.load(path)
+    elif dump == "pickle":
+        loaded = pickle.loads(pickle.dumps(model))
+    else:
+        sio.dump(model, path)
+        loaded = sio.load(path, trusted=["skattr._estimator.xCEBRAAttributor"])
+    assert_same_fit(loaded, model, X)
+    assert loaded.score(X, y) == model.score(X, y)
 
 
 def test_pickle_state_holds_numpy_weights_and_no_torch_object(model):

@@ -60,3 +60,35 @@ def test_divergence_names_the_step():
         encoder[0].weight.fill_(float("nan"))
     with pytest.raises(TrainingDivergedError, match="time loss is nan at step 0"):
         train(encoder, inputs, sampler, objectives, config, torch.Generator())
+
+
+def test_each_objective_loss_is_taken_on_its_own_dimensions(rng):
+    # xCEBRA's layout: behaviour on 0:2, time on all of 0:4 (the behaviour block included).
+    from skattr._losses import infonce
+    from skattr._training import _objective_losses
+
+    reference, negative, behavior_pos, time_pos = (
+        torch.tensor(rng.standard_normal((8, 4))) for _ in range(4)
+    )
+    objectives = [Objective("behavior", 0, 2, "behavior_positive"),
+                  Objective("time", 0, 4, "time_positive")]
+    others = torch.cat([negative, behavior_pos, time_pos])
+    behavior, time = _objective_losses(reference, others, objectives, "euclidean", 1.0, None)
+    assert float(behavior) == pytest.approx(float(infonce(
+        reference[:, :2], behavior_pos[:, :2], negative[:, :2], "euclidean", 1.0)))
+    assert float(time) == pytest.approx(float(infonce(
+        reference, time_pos, negative, "euclidean", 1.0)))
+
+
+def test_a_supervised_objective_is_the_squared_error_of_its_block(rng):
+    from skattr._training import _objective_losses
+
+    reference, negative, time_pos = (torch.tensor(rng.standard_normal((8, 3))) for _ in range(3))
+    targets = torch.tensor(rng.standard_normal((8, 2)))
+    objectives = [Objective("behavior", 0, 2, None, "mse"), Objective("time", 0, 3,
+                                                                      "time_positive")]
+    # Only the contrastive objective has positives among the others.
+    mse, _ = _objective_losses(reference, torch.cat([negative, time_pos]), objectives,
+                               "euclidean", 1.0, targets)
+    expected = ((reference[:, :2] - targets) ** 2).sum(1).mean()
+    assert float(mse) == pytest.approx(float(expected))

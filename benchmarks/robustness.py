@@ -1,0 +1,212 @@
+"""Attribution quality over a family of data sets unlike the demo, for choosing defaults.
+
+Each setting varies ``skattr.datasets.make_synthetic`` away from the paper's generator: the
+number of samples, the step size and kind of the latents' dynamics, observation noise and Poisson
+spike counts, the depth and nonlinearity of the mixing, the latent split and the number of
+neurons. For every setting and seed it fits :class:`skattr.xCEBRAAttributor` (its defaults, unless
+``--params`` overrides some) and records the ROC AUC of the inverted neuron gradient and of the
+plain neuron gradient against the ground truth. It prints one row per setting (mean and worst
+over seeds), then the mean over all settings and the worst setting.
+
+Finished cells are cached in ``--cache`` (one JSON line per cell, keyed by setting, seed and
+parameters), so an interrupted run resumes, and runs with other parameters share the file.
+
+Usage::
+
+    python benchmarks/robustness.py                    # 18 settings x 3 seeds, defaults
+    python benchmarks/robustness.py --quick            # 3 small settings x 1 seed (CI)
+    python benchmarks/robustness.py --params '{"time_offset": 10}' --jobs 2
+    python benchmarks/robustness.py --cebra            # cebra 0.6.1's xCEBRA, side by side
+
+Fits run in ``--jobs`` worker processes, each limited to one torch thread (two processes with two
+threads each on two cores run many times slower than one after the other).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+# Each setting: keyword arguments of make_synthetic. The latent split and the number of neurons
+# are also what the estimator is told (n_behavior_latents, n_time_latents).
+BASE = {"n_samples": 20_000}
+SETTINGS: dict[str, dict] = {
+    "T=1k": {"n_samples": 1_000},
+    "T=100k": {"n_samples": 100_000},
+    "step 0.03": {"step_std": 0.03},
+    "step 0.3": {"step_std": 0.3},
+    "clipped walk": {"latent_dynamics": "clipped"},
+    "OU latents": {"latent_dynamics": "ou"},
+    "smooth latents": {"latent_dynamics": "smooth"},
+    "noise 0.1": {"noise": 0.1},
+    "Poisson, 1 count/bin": {"observation": "poisson", "mean_count": 1.0},
+    "linear mixing": {"n_layers": 1},
+    "depth 4": {"n_layers": 4},
+    "tanh": {"nonlinearity": "tanh"},
+    "softplus": {"nonlinearity": "softplus"},
+    "split 2+4": {"n_time_latents": 2, "n_behavior_latents": 4},
+    "split 4+2": {"n_time_latents": 4, "n_behavior_latents": 2},
+    "split 6+3": {"n_time_latents": 6, "n_behavior_latents": 3},
+    "200 neurons": {"n_time_neurons": 100, "n_behavior_neurons": 100},
+    "T=5k OU tanh Poisson": {"n_samples": 5_000, "latent_dynamics": "ou",
+                             "nonlinearity": "tanh", "observation": "poisson",
+                             "mean_count": 2.0},
+}
+QUICK = {
+    "T=1k": SETTINGS["T=1k"],
+    "Poisson, 1 count/bin": {**SETTINGS["Poisson, 1 count/bin"], "n_samples": 2_000},
+    "split 2+4": {**SETTINGS["split 2+4"], "n_samples": 2_000},
+}
+
+
+def dataset(setting: dict, seed: int):
+    """The data of one cell: ``(X, y, ground_truth, n_behavior, n_time)``."""
+    from skattr.datasets import make_synthetic
+
+    kwargs = {**BASE, **setting}
+    X, y, _, truth = make_synthetic(**kwargs, random_state=seed)
+    return X, y, truth, kwargs.get("n_behavior_latents", 3), kwargs.get("n_time_latents", 3)
+
+
+def run_cell(setting: dict, seed: int, params: dict, method: str) -> dict:
+    """Fit one model on one data set and score its maps (in a worker: one torch thread)."""
+    import torch
+
+    torch.set_num_threads(1)
+    from skattr.metrics import attribution_auc
+
+    X, y, truth, n_behavior, n_time = dataset(setting, seed)
+    start = time.perf_counter()
+    if method == "skattr":
+        from skattr import xCEBRAAttributor
+
+        model = xCEBRAAttributor(n_behavior, n_time, **{"device": "cpu", "random_state": seed,
+                                                        **params})
+        model.fit(X, y)
+        inverted, gradient = model.attribution_map_, model.attribute(X, method="gradient")
+    else:
+        from _cebra_xcebra import cebra_maps
+
+        inverted, gradient = cebra_maps(X, y, n_behavior, n_time, seed, **params)
+    return {
+        "inverted_gradient": attribution_auc(truth, inverted),
+        "gradient": attribution_auc(truth, gradient),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def cell_key(name: str, setting: dict, seed: int, params: dict, method: str) -> str:
+    """The cache key of a cell: for skattr with *all* estimator parameters, so that cells of
+    earlier defaults are not mistaken for the current ones."""
+    if method == "skattr":
+        from skattr import xCEBRAAttributor
+
+        params = {name: value for name, value in xCEBRAAttributor(**params).get_params().items()
+                  if name not in ("device", "random_state", "verbose")}
+    return json.dumps([method, name, setting, seed, params], sort_keys=True, default=str)
+
+
+def run(settings: dict, seeds: list[int], params: dict, method: str, jobs: int,
+        cache: Path | None) -> dict[str, list[dict]]:
+    """Scores of every (setting, seed) cell, read from ``cache`` where it has them."""
+    from joblib import Parallel, delayed
+
+    done: dict[str, dict] = {}
+    if cache is not None and cache.exists():
+        for line in cache.read_text().splitlines():
+            entry = json.loads(line)
+            done[entry["key"]] = entry["result"]
+    cells = [(name, setting, seed) for name, setting in settings.items() for seed in seeds]
+    todo = [cell for cell in cells if cell_key(*cell, params, method) not in done]
+    print(f"{len(cells) - len(todo)} of {len(cells)} cells cached; running {len(todo)}",
+          flush=True)
+    # One thread per worker process: torch's OpenMP threads oversubscribe the cores otherwise.
+    results = Parallel(n_jobs=jobs, return_as="generator_unordered", verbose=0)(
+        delayed(_keyed_cell)(name, setting, seed, params, method) for name, setting, seed in todo
+    )
+    for key, name, seed, result in results:
+        done[key] = result
+        print(f"  {name:<24} seed {seed}: inverted {result['inverted_gradient']:.3f}  "
+              f"gradient {result['gradient']:.3f}  ({result['seconds']:.0f} s)", flush=True)
+        if cache is not None:
+            with cache.open("a") as file:
+                file.write(json.dumps({"key": key, "result": result}) + "\n")
+    return {name: [done[cell_key(name, setting, seed, params, method)] for seed in seeds]
+            for name, setting in settings.items()}
+
+
+def _keyed_cell(name, setting, seed, params, method):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    return cell_key(name, setting, seed, params, method), name, seed, run_cell(
+        setting, seed, params, method)
+
+
+def summarise(scores: dict[str, list[dict]]) -> dict:
+    """Per setting the mean and worst AUC of each map; over settings the mean and the worst."""
+    rows = {}
+    for name, cells in scores.items():
+        inverted = np.array([cell["inverted_gradient"] for cell in cells])
+        gradient = np.array([cell["gradient"] for cell in cells])
+        rows[name] = {"inverted_mean": inverted.mean(), "inverted_min": inverted.min(),
+                      "gradient_mean": gradient.mean(), "gradient_min": gradient.min(),
+                      "inverted_all": inverted.tolist()}
+    means = np.array([row["inverted_mean"] for row in rows.values()])
+    gradient_means = np.array([row["gradient_mean"] for row in rows.values()])
+    worst = min(rows, key=lambda name: rows[name]["inverted_mean"])
+    return {
+        "rows": rows,
+        "inverted_mean": float(means.mean()),
+        "worst_setting": worst,
+        "inverted_worst": float(rows[worst]["inverted_mean"]),
+        "inverted_worst_fit": float(min(row["inverted_min"] for row in rows.values())),
+        "gradient_mean": float(gradient_means.mean()),
+        "settings_where_inverted_beats_gradient": int((means > gradient_means).sum()),
+    }
+
+
+def print_table(summary: dict, label: str) -> None:
+    print(f"\n{label}\n")
+    print("| setting | inverted gradient: mean | worst seed | seeds | gradient: mean | worst |")
+    print("|---|---:|---:|---|---:|---:|")
+    for name, row in summary["rows"].items():
+        seeds = " / ".join(f"{value:.3f}" for value in row["inverted_all"])
+        print(f"| {name} | {row['inverted_mean']:.3f} | {row['inverted_min']:.3f} | {seeds} | "
+              f"{row['gradient_mean']:.3f} | {row['gradient_min']:.3f} |")
+    print(f"| **all settings** | **{summary['inverted_mean']:.3f}** | "
+          f"{summary['inverted_worst_fit']:.3f} | | {summary['gradient_mean']:.3f} | |")
+    print(f"\nworst setting: {summary['worst_setting']} "
+          f"(inverted gradient {summary['inverted_worst']:.3f}); inverted above gradient in "
+          f"{summary['settings_where_inverted_beats_gradient']} of {len(summary['rows'])}")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 small settings, 1 seed")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per setting (3; quick 1)")
+    parser.add_argument("--settings", nargs="*", default=None, help="names of settings to run")
+    parser.add_argument("--params", default="{}", help="estimator parameters as JSON")
+    parser.add_argument("--cebra", action="store_true", help="cebra 0.6.1 instead of skattr")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes")
+    parser.add_argument("--cache", default="benchmarks/robustness_cache.jsonl",
+                        help="JSON-lines file of finished cells ('' for none)")
+    args = parser.parse_args(argv)
+    settings = QUICK if args.quick else SETTINGS
+    if args.settings:
+        settings = {name: settings[name] for name in args.settings}
+    seeds = list(range(args.seeds or (1 if args.quick else 3)))
+    params = json.loads(args.params)
+    method = "cebra" if args.cebra else "skattr"
+    scores = run(settings, seeds, params, method, args.jobs, Path(args.cache) if args.cache
+                 else None)
+    summary = summarise(scores)
+    print_table(summary, f"{method} {json.dumps(params)}, seeds {seeds}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
