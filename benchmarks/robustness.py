@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -90,6 +91,7 @@ def run_cell(setting: dict, seed: int, params: dict, method: str) -> dict:
         model.fit(X, y)
         inverted, gradient = model.attribution_map_, model.attribute(X, method="gradient")
     else:
+        sys.path.insert(0, str(Path(__file__).parent))
         from _cebra_xcebra import cebra_maps
 
         inverted, gradient = cebra_maps(X, y, n_behavior, n_time, seed, **params)

@@ -4,7 +4,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skattr import xCEBRAAttributor
 
-FAST = dict(max_iter=4, batch_size=16, hidden_units=8, device="cpu", time_offset=1)
+FAST = dict(max_iter=4, batch_size=16, hidden_units=8, device="cpu")
 
 ESTIMATORS = [
     xCEBRAAttributor(**FAST),
@@ -13,6 +13,8 @@ ESTIMATORS = [
         regularizer_start=0, regularizer_full=2, n_projections=2,
     ),
     xCEBRAAttributor(**FAST, encoder="conv", regularizer_weight=0.0),
+    # The supervised control regresses y (one column in the checks) with the behaviour block.
+    xCEBRAAttributor(1, 2, **FAST, objective="supervised"),
 ]
 
 # A convolutional encoder embeds time step t from its neighbours t-5 .. t+4, so the embedding of
@@ -29,4 +31,10 @@ def expected_failed_checks(estimator):
 
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+# A default-constructed estimator (2,000 steps, time_offset="auto") on the checks' tiny data.
+@parametrize_with_checks([xCEBRAAttributor()], legacy=False)
+def test_default_estimator_passes_the_api_checks(estimator, check):
     check(estimator)

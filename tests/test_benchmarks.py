@@ -1,0 +1,58 @@
+"""The benchmarks run; the robustness benchmark's quick subset also guards the defaults."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
+
+
+def load(name):
+    sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_robustness_summary_is_the_mean_and_worst_of_its_cells():
+    robustness = load("robustness")
+    cells = {"a": [{"inverted_gradient": 0.9, "gradient": 0.8},
+                   {"inverted_gradient": 0.7, "gradient": 0.9}],
+             "b": [{"inverted_gradient": 1.0, "gradient": 0.5}]}
+    summary = robustness.summarise(cells)
+    assert summary["inverted_mean"] == pytest.approx((0.8 + 1.0) / 2)
+    assert summary["worst_setting"] == "a" and summary["inverted_worst"] == pytest.approx(0.8)
+    assert summary["inverted_worst_fit"] == pytest.approx(0.7)
+    assert summary["settings_where_inverted_beats_gradient"] == 1
+
+
+@pytest.mark.slow
+def test_robustness_quick_subset_with_the_defaults(tmp_path, capsys):
+    summary = load("robustness").main(["--quick", "--cache", str(tmp_path / "cache.jsonl")])
+    assert "worst setting" in capsys.readouterr().out
+    assert summary["inverted_worst"] >= 0.9
+    # Resumes from the cache without refitting.
+    again = load("robustness").main(["--quick", "--cache", str(tmp_path / "cache.jsonl")])
+    assert again == summary and "3 of 3 cells cached" in capsys.readouterr().out
+
+
+def test_paper_table_bootstrap_interval_brackets_the_mean():
+    paper_table = load("paper_table")
+    values = paper_table.np.array([0.9, 0.95, 0.97, 0.99, 0.93])
+    low, high = paper_table.bootstrap_interval(values)
+    assert low < values.mean() < high and low >= values.min() and high <= values.max()
+
+
+def test_paper_table_runs_every_method_and_encoder(tmp_path, capsys):
+    paper_table = load("paper_table")
+    result = paper_table.main(["--seeds", "2", "--n-samples", "600", "--map-samples", "200",
+                               "--max-iter", "5", "--jobs", "1", "--cache",
+                               str(tmp_path / "cache.jsonl")])
+    out = capsys.readouterr().out
+    assert "| linear R² of the latents |" in out
+    assert len(result["table"]) == (len(paper_table.METHODS) + 1) * len(paper_table.ENCODERS)
+    for mean, low, high in result["table"].values():
+        assert 0.0 <= low <= mean <= high <= 1.0
