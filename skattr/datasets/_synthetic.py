@@ -137,6 +137,7 @@ def _random_mixing(
         "nonlinearity": [StrOptions(set(NONLINEARITIES))],
         "observation": [StrOptions({"continuous", "poisson"})],
         "mean_count": [Interval(Real, 0, None, closed="neither")],
+        "modulation": [Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,
@@ -156,6 +157,7 @@ def make_synthetic(
     nonlinearity: str = "leaky_relu",
     observation: str = "continuous",
     mean_count: float = 1.0,
+    modulation: float = 2.0,
     random_state=None,
 ):
     """Generate the paper's synthetic attribution benchmark, or a variation of it.
@@ -191,10 +193,15 @@ def make_synthetic(
     nonlinearity : {"leaky_relu", "tanh", "softplus"}, default="leaky_relu"
         Activation of the mixing networks.
     observation : {"continuous", "poisson"}, default="continuous"
-        ``"poisson"``: ``X`` holds spike counts drawn from rates ``mean_count * softplus(x) /
-        mean_t softplus(x)`` per neuron, instead of ``x`` itself.
+        ``"poisson"``: ``X`` holds spike counts drawn from each neuron's rate
+        ``r = mean_count * softplus(modulation * x') / mean_t softplus(modulation * x')``, where
+        ``x'`` is ``x`` standardised per neuron, instead of ``x`` itself.
     mean_count : float, default=1.0
         Mean spike count per sample and neuron, for ``observation="poisson"``.
+    modulation : float, default=2.0
+        Gain of the rates, for ``observation="poisson"``: at 2 a neuron's rate varies tens of
+        times between its 10th and 90th percentile; small values give rates that barely move
+        (counts dominated by Poisson noise).
     random_state : int, RandomState instance or None, default=None
         Seeds the latents, the mixing and the noise.
 
@@ -227,7 +234,7 @@ def make_synthetic(
     g2 = _random_mixing(n_latents, n_behavior_neurons, n_layers, activation, rng)
     X = np.hstack([g1(z1), g2(np.hstack([z1, z2]))])
     if observation == "poisson":
-        rates = np.logaddexp(0.0, X)
+        rates = np.logaddexp(0.0, modulation * (X - X.mean(0)) / np.maximum(X.std(0), 1e-12))
         rates *= mean_count / np.maximum(rates.mean(0), 1e-12)
         X = rng.poisson(rates).astype(np.float64)
     elif noise > 0:

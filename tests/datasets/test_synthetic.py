@@ -16,12 +16,13 @@ def test_shapes_ground_truth_and_latent_order():
     assert not truth[:4, :5].any() and truth[:4, 5:].all() and truth[4:].all()
 
 
-def test_first_neuron_block_depends_on_time_latents_only():
+@pytest.mark.parametrize("nonlinearity", ["leaky_relu", "tanh", "softplus"])
+def test_first_neuron_block_depends_on_time_latents_only(nonlinearity):
     # Pair each sample with its nearest neighbour in z1: the first block (g1(z1)) moves no more
     # than z1 does, the second block (g2(z1, z2)) moves with z2 as well.
     from scipy.spatial import cKDTree
 
-    X, _, latents, _ = make_synthetic(n_samples=5000, random_state=1)
+    X, _, latents, _ = make_synthetic(n_samples=5000, nonlinearity=nonlinearity, random_state=1)
     z1 = latents[:, 3:]
     neighbour = cKDTree(z1).query(z1, k=2)[1][:, 1]
     dz1 = np.linalg.norm(z1 - z1[neighbour], axis=1)
@@ -49,3 +50,55 @@ def test_seeded_and_noise():
 def test_invalid_parameters_are_named(param, value):
     with pytest.raises(ValueError, match=f"'{param}' parameter"):
         make_synthetic(**{param: value})
+
+
+def test_clipped_walk_dwells_at_the_bounds_and_truncated_does_not():
+    from skattr.datasets import clipped_normal_walk
+
+    clipped = clipped_normal_walk(20_000, 2, 0.1, np.random.default_rng(0))
+    truncated = truncated_normal_walk(20_000, 2, 0.1, np.random.default_rng(0))
+    assert clipped.min() == -1.0 and clipped.max() == 1.0
+    assert (np.abs(clipped) == 1.0).mean() > 0.01 and (np.abs(truncated) == 1.0).mean() == 0.0
+    # Away from the bounds the step is the unclipped N(0, 0.1^2).
+    steps = np.diff(clipped, axis=0)[np.abs(clipped[:-1, 0]) < 0.5, 0]
+    assert stats.kstest(steps / 0.1, "norm").pvalue > 0.01
+
+
+def test_ornstein_uhlenbeck_has_the_stated_variance_and_step():
+    from skattr.datasets import ornstein_uhlenbeck
+
+    walk = ornstein_uhlenbeck(200_000, 2, 0.1, np.random.default_rng(0))
+    assert walk.var(0) == pytest.approx([1 / 3, 1 / 3], rel=0.1)
+    assert np.diff(walk, axis=0).std(0) == pytest.approx([0.1, 0.1], rel=0.02)
+    # AR(1) with decay 1 - 0.1^2 / (2/3): the lag-10 autocorrelation is decay^10.
+    z = walk[:, 0]
+    assert np.corrcoef(z[:-10], z[10:])[0, 1] == pytest.approx((1 - 0.015) ** 10, abs=0.02)
+
+
+def test_smooth_latents_have_no_jumps():
+    X, y, latents, _ = make_synthetic(n_samples=5000, latent_dynamics="smooth", random_state=0)
+    assert latents.std(0) == pytest.approx(np.full(6, np.sqrt(1 / 3)), rel=1e-6)
+    steps = np.abs(np.diff(latents, axis=0)).mean()
+    walk_steps = np.abs(np.diff(make_synthetic(n_samples=5000, random_state=0)[2], axis=0)).mean()
+    assert steps < 0.3 * walk_steps
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "softplus"])
+def test_other_nonlinearities_are_the_named_functions(nonlinearity):
+    from skattr.datasets._synthetic import _activation
+
+    z = np.random.default_rng(0).standard_normal((10, 3))
+    expected = {"tanh": np.tanh, "softplus": lambda v: np.log1p(np.exp(v))}[nonlinearity]
+    np.testing.assert_allclose(_activation(nonlinearity, 0.2)(z), expected(z), rtol=1e-12)
+
+
+def test_poisson_counts_have_the_mean_count_and_follow_the_rates():
+    X, _, latents, _ = make_synthetic(n_samples=20_000, observation="poisson", mean_count=2.0,
+                                      random_state=0)
+    assert np.array_equal(X, np.round(X)) and X.min() >= 0
+    assert X.mean() == pytest.approx(2.0, rel=0.02)
+    # Counts are overdispersed with respect to a constant rate: the rate moves with the latents.
+    assert (X.var(0) > 1.2 * X.mean(0)).mean() > 0.9
+    flat = make_synthetic(n_samples=20_000, observation="poisson", modulation=1e-6,
+                          random_state=0)[0]
+    assert flat.var(0).mean() == pytest.approx(flat.mean(0).mean(), rel=0.05)
