@@ -130,6 +130,7 @@ def _random_mixing(
         "n_time_neurons": [Interval(Integral, 1, None, closed="left")],
         "n_behavior_neurons": [Interval(Integral, 1, None, closed="left")],
         "step_std": [Interval(Real, 0, None, closed="neither")],
+        "behavior_step_std": [Interval(Real, 0, None, closed="neither"), None],
         "n_layers": [Interval(Integral, 1, None, closed="left")],
         "slope": [Interval(Real, 0, 1, closed="neither")],
         "noise": [Interval(Real, 0, None, closed="left")],
@@ -150,6 +151,7 @@ def make_synthetic(
     n_behavior_neurons: int = 25,
     *,
     step_std: float = 0.1,
+    behavior_step_std: float | None = None,
     n_layers: int = 3,
     slope: float = 0.2,
     noise: float = 0.0,
@@ -178,6 +180,9 @@ def make_synthetic(
         Neurons driven by ``g1(z1)`` (the first block) and by ``g2(z1, z2)`` (the second block).
     step_std : float, default=0.1
         Standard deviation of one step of the latents (before truncation or clipping).
+    behavior_step_std : float, default=None
+        Another step for the behaviour latents ``z2`` than for ``z1`` (latents that move on
+        different time scales); ``None`` means ``step_std``.
     n_layers : int, default=3
         Linear layers of each mixing network (1: a linear mixing).
     slope : float, default=0.2
@@ -227,8 +232,13 @@ def make_synthetic(
     """
     rng = np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
     n_latents = n_time_latents + n_behavior_latents
-    walk = LATENT_DYNAMICS[latent_dynamics](n_samples, n_latents, step_std, rng)
-    z1, z2 = walk[:, :n_time_latents], walk[:, n_time_latents:]
+    dynamics = LATENT_DYNAMICS[latent_dynamics]
+    if behavior_step_std is None:
+        walk = dynamics(n_samples, n_latents, step_std, rng)
+        z1, z2 = walk[:, :n_time_latents], walk[:, n_time_latents:]
+    else:
+        z1 = dynamics(n_samples, n_time_latents, step_std, rng)
+        z2 = dynamics(n_samples, n_behavior_latents, behavior_step_std, rng)
     activation = _activation(nonlinearity, slope)
     g1 = _random_mixing(n_time_latents, n_time_neurons, n_layers, activation, rng)
     g2 = _random_mixing(n_latents, n_behavior_neurons, n_layers, activation, rng)

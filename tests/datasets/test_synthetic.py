@@ -102,3 +102,11 @@ def test_poisson_counts_have_the_mean_count_and_follow_the_rates():
     flat = make_synthetic(n_samples=20_000, observation="poisson", modulation=1e-6,
                           random_state=0)[0]
     assert flat.var(0).mean() == pytest.approx(flat.mean(0).mean(), rel=0.05)
+
+
+def test_behaviour_latents_can_move_on_their_own_time_scale():
+    _, y, latents, _ = make_synthetic(n_samples=5000, step_std=0.02, behavior_step_std=0.2,
+                                      latent_dynamics="ou", random_state=0)
+    steps = np.diff(latents, axis=0).std(0)
+    np.testing.assert_allclose(steps[:3], 0.2, rtol=0.05)  # z2 (= y) first
+    np.testing.assert_allclose(steps[3:], 0.02, rtol=0.05)
