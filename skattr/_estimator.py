@@ -75,11 +75,11 @@ def _embedding_names(objectives: tuple[Objective, ...], n_latents: int) -> np.nd
     return np.array(names, dtype=object)
 
 
-def _check_time_offset(n_samples: int, time_offset: int) -> None:
-    if n_samples <= time_offset:
+def _check_lag(n_samples: int, name: str, lag: int) -> None:
+    """A lag (``time_offset``, ``time_delta``) needs a sample ``lag`` steps after another."""
+    if n_samples <= lag:
         raise ValueError(
-            f"X has {n_samples} samples but time_offset={time_offset} needs at least "
-            f"{time_offset + 1}."
+            f"X has {n_samples} samples but {name}={lag} needs at least {lag + 1}."
         )
 
 
@@ -150,8 +150,15 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         ``AUTO_CORRELATION`` (at most ``n_samples // 20``); the fitted value is
         ``time_offset_``. See the user guide for how the rule was chosen.
     behavior_distribution : {"time_delta", "delta_normal"}, default="time_delta"
-        Behaviour positives: the sample whose ``y`` is nearest to ``y_t + (y_k - y_{k-1})`` for a
-        random ``k`` (``"time_delta"``), or to ``y_t + N(0, delta^2)`` (``"delta_normal"``).
+        Behaviour positives: the sample whose ``y`` is nearest to
+        ``y_t + (y_k - y_{k-time_delta})`` for a random ``k`` (``"time_delta"``), or to
+        ``y_t + N(0, delta^2)`` (``"delta_normal"``).
+    time_delta : int or "auto", default="auto"
+        Samples over which the ``"time_delta"`` query's label change is taken; ``"auto"`` means
+        the time offset (``time_offset_``), so that the behaviour and the time objective see
+        the latents move over the same time scale (they then agree on the embedding's scale;
+        one-step changes of smooth labels are so small that the positive is the reference's
+        own neighbour in time, and the behaviour block learns little of ``y``).
     delta : float, default=0.1
         Standard deviation of the ``"delta_normal"`` query.
     regularizer_weight : float, default=0.1
@@ -200,6 +207,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         Training steps taken (over all warm-started fits).
     time_offset_ : int
         The time offset used (``time_offset``, or the value ``"auto"`` chose).
+    time_delta_ : int
+        The ``time_delta`` used by the behaviour positives.
     objectives_ : tuple of Objective
         The objectives trained, each with the embedding dimensions ``start:stop`` it spans:
         ``behavior`` on the behaviour block, ``time`` on the whole embedding.
@@ -239,6 +248,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "time_offset": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "behavior_distribution": [StrOptions(set(BEHAVIOR_DISTRIBUTIONS))],
+        "time_delta": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "delta": [Interval(Real, 0, None, closed="neither")],
         "regularizer_weight": [Interval(Real, 0, None, closed="left")],
         "regularizer_start": [
@@ -271,6 +281,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         temperature: float = 1.0,
         time_offset: int | str = "auto",
         behavior_distribution: str = "time_delta",
+        time_delta: int | str = "auto",
         delta: float = 0.1,
         regularizer_weight: float = 0.1,
         regularizer_start: int | float = 0.25,
@@ -293,6 +304,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         self.temperature = temperature
         self.time_offset = time_offset
         self.behavior_distribution = behavior_distribution
+        self.time_delta = time_delta
         self.delta = delta
         self.regularizer_weight = regularizer_weight
         self.regularizer_start = regularizer_start
@@ -340,7 +352,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
                 f"a full window of the encoder (receptive field {field} for "
                 f"encoder={self.encoder!r})."
             )
-        _check_time_offset(n_samples, time_offset)
+        _check_lag(n_samples, "time_offset", time_offset)
 
     def _schedule_step(self, value: int | float) -> int:
         """A schedule point as a step: an int is one, a float a fraction of ``max_iter``."""
@@ -415,6 +427,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         time_offset = (auto_time_offset(X) if self.time_offset == "auto"
                        else self.time_offset)
         self._check_n_samples(n_samples, time_offset)
+        time_delta = time_offset if self.time_delta == "auto" else self.time_delta
+        _check_lag(n_samples, "time_delta", time_delta)
         n_latents = self.n_behavior_latents + self.n_time_latents
         if n_latents == 0:
             raise ValueError("n_behavior_latents + n_time_latents must be at least 1; got 0.")
@@ -457,6 +471,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         sampler = ContrastiveSampler(
             n_samples, time_offset, y if self.objective == "contrastive" else None,
             self.behavior_distribution, self.delta, np.random.default_rng(seed),
+            time_delta=time_delta,
         )
         if warm:
             # Train a copy: if training diverges, the fitted encoder is left as it was.
@@ -496,6 +511,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         self.n_iter_ = first_step + result.n_iter
         self.objectives_ = objectives
         self.time_offset_ = time_offset
+        self.time_delta_ = time_delta
         if label_scaling is not None:
             self.label_mean_, self.label_scale_ = label_scaling
         self.embedding_names_ = _embedding_names(objectives, n_latents)
@@ -611,7 +627,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         if ground_truth is not None:
             return attribution_auc(ground_truth, self.attribute(X))
         X, y = self._validate_X(X, reset=False, y=y)
-        _check_time_offset(X.shape[0], self.time_offset_)
+        _check_lag(X.shape[0], "time_offset", self.time_offset_)
+        _check_lag(X.shape[0], "time_delta", self.time_delta_)
         trained_on_y = any(o.positive == "behavior_positive" for o in self.objectives_)
         objectives = [
             objective for objective in self.objectives_
@@ -629,6 +646,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         sampler = ContrastiveSampler(
             X.shape[0], self.time_offset_, y if trained_on_y else None,
             self.behavior_distribution, self.delta, np.random.default_rng(0),
+            time_delta=self.time_delta_,
         )
         module, inputs = self._module_and_inputs(X)
         batch_size = min(_SCORE_BATCH_SIZE, X.shape[0] - self.time_offset_)
@@ -689,8 +707,10 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             state["objectives_"] = _persistence.objectives_from_json(
                 state.get("objectives_"), state["embedding_names_"]
             )
-            # Before time_offset="auto" (skattr 0.2.0) the parameter was the offset used.
+            # Before time_offset="auto" (skattr 0.2.0) the parameter was the offset used, and
+            # the behaviour query took one-step label changes.
             state.setdefault("time_offset_", state["time_offset"])
+            state.setdefault("time_delta_", 1)
         super().__setstate__(state)
 
     def save(self, path: str | os.PathLike) -> None:
@@ -743,6 +763,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             "embedding_names_": [str(name) for name in self.embedding_names_],
             "objectives_": _persistence.objectives_to_json(self.objectives_),
             "time_offset_": int(self.time_offset_),
+            "time_delta_": int(self.time_delta_),
             "loss_names": list(self.loss_curve_),
             "device_": str(self.device_),
         }
@@ -802,6 +823,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
                 fitted.get("objectives_"), estimator.embedding_names_
             )
             estimator.time_offset_ = int(fitted.get("time_offset_", params["time_offset"]))
+            estimator.time_delta_ = int(fitted.get("time_delta_", 1))
             if "feature_names_in_" in fitted:
                 estimator.feature_names_in_ = np.array(fitted["feature_names_in_"], dtype=object)
             spec = estimator._encoder_spec

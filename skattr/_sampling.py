@@ -39,12 +39,14 @@ class ContrastiveSampler:
     labels : ndarray of shape (T, L) or None
         Continuous behaviour; ``None`` disables the behaviour positive.
     distribution : {"time_delta", "delta_normal"}
-        ``"time_delta"``: query ``y_i + (y_k - y_{k-1})`` for a random ``k``; ``"delta_normal"``:
-        query ``y_i + N(0, delta^2 I)``. The positive is the sample whose label is nearest the
-        query.
+        ``"time_delta"``: query ``y_i + (y_k - y_{k-time_delta})`` for a random ``k``;
+        ``"delta_normal"``: query ``y_i + N(0, delta^2 I)``. The positive is the sample whose
+        label is nearest the query.
     delta : float
         Standard deviation of the ``"delta_normal"`` query.
     rng : numpy.random.Generator
+    time_delta : int, default=1
+        Samples between the two labels whose difference displaces the ``"time_delta"`` query.
 
     Examples
     --------
@@ -64,6 +66,7 @@ class ContrastiveSampler:
         distribution: str,
         delta: float,
         rng: np.random.Generator,
+        time_delta: int = 1,
     ) -> None:
         if distribution not in BEHAVIOR_DISTRIBUTIONS:
             raise ValueError(
@@ -74,6 +77,7 @@ class ContrastiveSampler:
         self.time_offset = time_offset
         self.distribution = distribution
         self.delta = delta
+        self.time_delta = time_delta
         self.rng = rng
         self.labels = labels
         self.tree = None if labels is None else cKDTree(labels)
@@ -91,8 +95,8 @@ class ContrastiveSampler:
         """The label-space queries whose nearest neighbours are the behaviour positives."""
         anchor = self.labels[reference]
         if self.distribution == "time_delta":
-            step = self.rng.integers(1, self.n_samples, len(reference))
-            return anchor + (self.labels[step] - self.labels[step - 1])
+            step = self.rng.integers(self.time_delta, self.n_samples, len(reference))
+            return anchor + (self.labels[step] - self.labels[step - self.time_delta])
         return anchor + self.delta * self.rng.standard_normal(anchor.shape)
 
     def nearest(self, queries: np.ndarray) -> np.ndarray:

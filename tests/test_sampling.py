@@ -25,6 +25,13 @@ def test_time_delta_query_adds_an_observed_label_step(rng):
     offsets = queries - labels[reference]
     # Every offset is one of the observed one-step label changes.
     assert all(np.isclose(steps, offset).all(axis=1).any() for offset in offsets)
+    # With time_delta=5, one of the observed five-step changes.
+    sampler = ContrastiveSampler(300, 1, labels, "time_delta", 0.1, np.random.default_rng(2),
+                                 time_delta=5)
+    offsets = sampler.query(reference) - labels[reference]
+    five_steps = labels[5:] - labels[:-5]
+    assert all(np.isclose(five_steps, offset).all(axis=1).any() for offset in offsets)
+    assert not all(np.isclose(steps, offset).all(axis=1).any() for offset in offsets)
 
 
 def test_indices_stay_in_range_and_time_positive_is_offset():
