@@ -13,7 +13,7 @@ parameters), so an interrupted run resumes, and runs with other parameters share
 
 Usage::
 
-    python benchmarks/robustness.py                    # 18 settings x 3 seeds, defaults
+    python benchmarks/robustness.py                    # 20 settings x 3 seeds, defaults
     python benchmarks/robustness.py --quick            # 3 small settings x 1 seed (CI)
     python benchmarks/robustness.py --params '{"time_offset": 10}' --jobs 2
     python benchmarks/robustness.py --cebra            # cebra 0.6.1's xCEBRA, side by side
@@ -46,6 +46,7 @@ SETTINGS: dict[str, dict] = {
     "smooth latents": {"latent_dynamics": "smooth"},
     "noise 0.1": {"noise": 0.1},
     "Poisson, 1 count/bin": {"observation": "poisson", "mean_count": 1.0},
+    "Poisson, weak tuning": {"observation": "poisson", "mean_count": 1.0, "modulation": 0.5},
     "linear mixing": {"n_layers": 1},
     "depth 4": {"n_layers": 4},
     "tanh": {"nonlinearity": "tanh"},
@@ -54,6 +55,8 @@ SETTINGS: dict[str, dict] = {
     "split 4+2": {"n_time_latents": 4, "n_behavior_latents": 2},
     "split 6+3": {"n_time_latents": 6, "n_behavior_latents": 3},
     "200 neurons": {"n_time_neurons": 100, "n_behavior_neurons": 100},
+    "time scales 0.03 / 0.2": {"latent_dynamics": "ou", "step_std": 0.03,
+                               "behavior_step_std": 0.2},
     "T=5k OU tanh Poisson": {"n_samples": 5_000, "latent_dynamics": "ou",
                              "nonlinearity": "tanh", "observation": "poisson",
                              "mean_count": 2.0},

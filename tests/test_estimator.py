@@ -377,3 +377,15 @@ def test_supervised_objective_refuses_labels_it_cannot_regress(synthetic):
     model = fitted(X, y, objective="supervised")
     with pytest.raises(ValueError, match="y has 1 column"):
         model.score(X, y[:, :1])
+
+
+def test_time_delta_is_recorded_and_checked(synthetic):
+    X, y, _, _ = synthetic
+    assert fitted(X, y).time_delta_ == 1
+    auto = fitted(X, y, time_delta="auto", time_offset=9)
+    assert auto.time_delta_ == auto.time_offset_ == 9
+    with pytest.raises(ValueError, match="time_delta=600 needs at least 601"):
+        fitted(X, y, time_delta=600)
+    long_delta = fitted(X, y, time_delta=30, time_offset=5)
+    with pytest.raises(ValueError, match="time_delta=30 needs at least 31"):
+        long_delta.score(X[:20], y[:20])
