@@ -83,6 +83,23 @@ def _check_lag(n_samples: int, name: str, lag: int) -> None:
         )
 
 
+def _check_labels_vary(y: np.ndarray) -> None:
+    """A constant ``y`` teaches the behaviour block nothing: refused; a constant column warned."""
+    constant = np.ptp(y, axis=0) == 0
+    if constant.all():
+        raise ValueError(
+            "y is constant (every column has a single value): the behaviour objective has "
+            "nothing to learn. Fit without y for a time-contrastive model."
+        )
+    if constant.any():
+        warnings.warn(
+            f"y column(s) {np.flatnonzero(constant).tolist()} are constant and teach the "
+            "behaviour block nothing; drop them.",
+            UserWarning,
+            stacklevel=5,  # the caller of fit, through sklearn's _fit_context
+        )
+
+
 def _label_scaling(y: np.ndarray, n_behavior_latents: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of each label, which a supervised behaviour block regresses
     after standardisation; refuses labels it cannot regress."""
@@ -146,9 +163,9 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         match the time scale over which the latents move appreciably: positives nearly identical
         to their reference teach the time objective little, distant ones share too little.
         ``"auto"`` reads it off the training data: the lag at which the features' mean
-        autocorrelation, corrected for white observation noise, has fallen to
-        ``AUTO_CORRELATION`` (at most ``n_samples // 20``); the fitted value is
-        ``time_offset_``. See the user guide for how the rule was chosen.
+        autocorrelation, corrected for white observation noise, has fallen to 0.8 of its value
+        at lag 0 (at most ``n_samples // 20``); the fitted value is ``time_offset_``. The user
+        guide shows how the rule was chosen.
     behavior_distribution : {"time_delta", "delta_normal"}, default="time_delta"
         Behaviour positives: the sample whose ``y`` is nearest to
         ``y_t + (y_k - y_{k-time_delta})`` for a random ``k`` (``"time_delta"``), or to
@@ -440,6 +457,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         label_scaling = None
         if y is not None and self.objective == "supervised":
             label_scaling = _label_scaling(y, self.n_behavior_latents)
+        elif y is not None:
+            _check_labels_vary(y)
         spec = {"encoder": self.encoder, "n_features": X.shape[1], "n_latents": n_latents,
                 "hidden_units": self.hidden_units or 30 * n_latents}
         first_step = self.n_iter_ if warm else 0
@@ -631,8 +650,9 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             return attribution_auc(ground_truth, self.attribute(X))
         X, y = self._validate_X(X, reset=False, y=y)
         _check_lag(X.shape[0], "time_offset", self.time_offset_)
-        _check_lag(X.shape[0], "time_delta", self.time_delta_)
         trained_on_y = any(o.positive == "behavior_positive" for o in self.objectives_)
+        if trained_on_y and y is not None:
+            _check_lag(X.shape[0], "time_delta", self.time_delta_)
         objectives = [
             objective for objective in self.objectives_
             if objective.positive == "time_positive" or y is not None

@@ -47,7 +47,19 @@ def fitted(synthetic):
 
 
 # Each case gets (X, y, ground truth, a fitted estimator, tmp_path) and does the bad thing.
+def with_constant_column(y, column):
+    y = y.copy()
+    y[:, column] = 1.0
+    return y
+
+
 CASES = {
+    "y-constant": lambda X, y, t, m, p: estimator().fit(X, np.ones(len(X))),
+    "supervised-y-columns": lambda X, y, t, m, p: estimator(objective="supervised").fit(
+        X, y[:, 0]),
+    "supervised-y-constant-column": lambda X, y, t, m, p: estimator(objective="supervised").fit(
+        X, with_constant_column(y, 1)),
+    "X-shorter-than-time-delta": lambda X, y, t, m, p: estimator(time_delta=600).fit(X, y),
     "X-nan": lambda X, y, t, m, p: estimator().fit(with_value(X, np.nan), y),
     "X-inf": lambda X, y, t, m, p: estimator().fit(with_value(X, np.inf), y),
     "X-1d": lambda X, y, t, m, p: estimator().fit(X[:, 0], y),

@@ -389,3 +389,11 @@ def test_time_delta_is_recorded_and_checked(synthetic):
     long_delta = fitted(X, y, time_delta=30, time_offset=5)
     with pytest.raises(ValueError, match="time_delta=30 needs at least 31"):
         long_delta.score(X[:20], y[:20])
+
+
+def test_a_constant_label_column_is_warned_about(synthetic):
+    X, y, _, _ = synthetic
+    y = y.copy()
+    y[:, 0] = 2.0
+    with pytest.warns(UserWarning, match=r"y column\(s\) \[0\] are constant"):
+        fitted(X, y)
