@@ -18,6 +18,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.linear_model import LinearRegression
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import (
@@ -229,6 +230,11 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         The time offset used (``time_offset``, or the value ``"auto"`` chose).
     time_delta_ : int
         The ``time_delta`` used by the behaviour positives.
+    behavior_r2_ : float
+        Fitted with ``y`` only: the coefficient of determination of ``y`` by a linear read-out
+        of the behaviour block, on the training data. The inverted gradient identifies the
+        map only if the embedding holds the latents: a low value (below about 0.5) means the
+        behaviour block did not learn ``y`` and its map rows should not be trusted.
     objectives_ : tuple of Objective
         The objectives trained, each with the embedding dimensions ``start:stop`` it spans:
         ``behavior`` on the behaviour block, ``time`` on the whole embedding.
@@ -537,6 +543,9 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         if label_scaling is not None:
             self.label_mean_, self.label_scale_ = label_scaling
         self.embedding_names_ = _embedding_names(objectives, n_latents)
+        if y is not None:
+            block = self._embed(X)[:, : self.n_behavior_latents]
+            self.behavior_r2_ = float(LinearRegression().fit(block, y).score(block, y))
         self.attribution_map_ = self._attribute(X, "inverted-gradient")
         return self
 
@@ -574,6 +583,10 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         """
         check_is_fitted(self)
         X, _ = self._validate_X(X, reset=False)
+        return self._embed(X)
+
+    def _embed(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`transform` on validated ``X``."""
         module, inputs = self._module_and_inputs(X)
         with torch.no_grad():
             embedding = torch.cat([
@@ -787,6 +800,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             "objectives_": _persistence.objectives_to_json(self.objectives_),
             "time_offset_": int(self.time_offset_),
             "time_delta_": int(self.time_delta_),
+            **({"behavior_r2_": self.behavior_r2_} if hasattr(self, "behavior_r2_") else {}),
             "loss_names": list(self.loss_curve_),
             "device_": str(self.device_),
         }
@@ -847,6 +861,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             )
             estimator.time_offset_ = int(fitted.get("time_offset_", params["time_offset"]))
             estimator.time_delta_ = int(fitted.get("time_delta_", 1))
+            if "behavior_r2_" in fitted:
+                estimator.behavior_r2_ = float(fitted["behavior_r2_"])
             if "feature_names_in_" in fitted:
                 estimator.feature_names_in_ = np.array(fitted["feature_names_in_"], dtype=object)
             spec = estimator._encoder_spec

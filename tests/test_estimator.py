@@ -364,6 +364,8 @@ def test_supervised_objective_regresses_the_standardised_labels(synthetic):
     r2 = 1 - ((prediction - y) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
     assert (r2 > 0.5).all()
     assert np.isfinite(model.score(X, y)) and model.score(X, y) != model.score(X)
+    # behavior_r2_ is the linear read-out's R², which the fitted block can only improve on.
+    assert model.behavior_r2_ >= r2.mean() - 1e-6
 
 
 def test_supervised_objective_refuses_labels_it_cannot_regress(synthetic):
@@ -389,6 +391,17 @@ def test_time_delta_is_recorded_and_checked(synthetic):
     long_delta = fitted(X, y, time_delta=30, time_offset=5)
     with pytest.raises(ValueError, match="time_delta=30 needs at least 31"):
         long_delta.score(X[:20], y[:20])
+
+
+def test_behavior_r2_is_the_linear_readout_of_y_from_the_behaviour_block(synthetic):
+    from sklearn.linear_model import LinearRegression
+
+    X, y, _, _ = synthetic
+    barely, trained = fitted(X, y, max_iter=1), fitted(X, y, max_iter=300)
+    block = trained.transform(X)[:, :2]
+    assert trained.behavior_r2_ == pytest.approx(LinearRegression().fit(block, y).score(block, y))
+    assert trained.behavior_r2_ > 0.5 > barely.behavior_r2_
+    assert not hasattr(fitted(X), "behavior_r2_")
 
 
 def test_a_constant_label_column_is_warned_about(synthetic):

@@ -35,6 +35,7 @@ def assert_same_fit(loaded, model, X):
     for name, curve in model.loss_curve_.items():
         np.testing.assert_array_equal(loaded.loss_curve_[name], curve)
     assert loaded.objectives_ == model.objectives_ and loaded.time_offset_ == model.time_offset_
+    assert getattr(loaded, "behavior_r2_", None) == getattr(model, "behavior_r2_", None)
     for name in ("label_mean_", "label_scale_"):
         assert hasattr(loaded, name) == hasattr(model, name)
         if hasattr(model, name):
