@@ -222,8 +222,9 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
     attribution_map_ : ndarray of shape (n_latents, n_features)
         Inverted neuron gradient on the training data, ``mean_t |pinv(J_f(x_t))^T|``.
     loss_curve_ : dict of str to ndarray of shape (n_steps,)
-        Per step: each objective's InfoNCE (``"behavior"``, ``"time"``), the regulariser
-        (0 while off) and the ``"total"`` loss.
+        Per step: each objective's loss (``"behavior"``, ``"time"``: InfoNCE, or the squared
+        error summed over the labels for a supervised behaviour block), the regulariser (0
+        while off) and the ``"total"`` loss.
     n_iter_ : int
         Training steps taken (over all warm-started fits).
     time_offset_ : int
