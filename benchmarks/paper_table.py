@@ -37,6 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _cache import append_cache, read_cache  # noqa: E402 (after the path it is found on)
+
 N_SAMPLES = 100_000
 ENCODERS = {
     "contrastive, λ=0": {"objective": "contrastive", "regularizer_weight": 0.0},
@@ -92,7 +95,7 @@ def run_cell(seed: int, encoder_name: str, params: dict, map_samples: int,
     subset = np.linspace(0, n_samples - 1, min(map_samples, n_samples)).astype(int)
     start = time.perf_counter()
     if encoder_name == "cebra xCEBRA":
-        sys.path.insert(0, str(Path(__file__).parent))
+        sys.path.insert(0, str(Path(__file__).parent))  # worker processes start without it
         from _cebra_xcebra import cebra_encoder
 
         encoder, full_map = cebra_encoder(X, y, 3, 3, seed)
@@ -145,11 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.cebra:
         encoders["cebra xCEBRA"] = {}
     cache = Path(args.cache) if args.cache else None
-    done = {}
-    if cache is not None and cache.exists():
-        for line in cache.read_text().splitlines():
-            entry = json.loads(line)
-            done[entry["key"]] = entry["result"]
+    done = read_cache(cache)
     cells = [(seed, name, params) for seed in range(args.seeds)
              for name, params in encoders.items()]
 
@@ -166,9 +165,7 @@ def main(argv: list[str] | None = None) -> dict:
         done[cell_id] = result
         print(f"  seed {seed} {name}: inverted {result['auc']['inverted gradient']:.3f} "
               f"({result['fit_seconds']:.0f} s)", flush=True)
-        if cache is not None:
-            with cache.open("a") as file:
-                file.write(json.dumps({"key": cell_id, "result": result}) + "\n")
+        append_cache(cache, cell_id, result)
     results = {name: [done[key(seed, name, params)] for seed in range(args.seeds)]
                for name, params in encoders.items()}
     return report(results)

@@ -33,6 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _cache import append_cache, read_cache  # noqa: E402 (after the path it is found on)
+
 # Each setting: keyword arguments of make_synthetic. The latent split and the number of neurons
 # are also what the estimator is told (n_behavior_latents, n_time_latents).
 BASE = {"n_samples": 20_000}
@@ -94,7 +97,7 @@ def run_cell(setting: dict, seed: int, params: dict, method: str) -> dict:
         model.fit(X, y)
         inverted, gradient = model.attribution_map_, model.attribute(X, method="gradient")
     else:
-        sys.path.insert(0, str(Path(__file__).parent))
+        sys.path.insert(0, str(Path(__file__).parent))  # worker processes start without it
         from _cebra_xcebra import cebra_maps
 
         inverted, gradient = cebra_maps(X, y, n_behavior, n_time, seed, **params)
@@ -121,11 +124,7 @@ def run(settings: dict, seeds: list[int], params: dict, method: str, jobs: int,
     """Scores of every (setting, seed) cell, read from ``cache`` where it has them."""
     from joblib import Parallel, delayed
 
-    done: dict[str, dict] = {}
-    if cache is not None and cache.exists():
-        for line in cache.read_text().splitlines():
-            entry = json.loads(line)
-            done[entry["key"]] = entry["result"]
+    done = read_cache(cache)
     cells = [(name, setting, seed) for name, setting in settings.items() for seed in seeds]
     todo = [cell for cell in cells if cell_key(*cell, params, method) not in done]
     print(f"{len(cells) - len(todo)} of {len(cells)} cells cached; running {len(todo)}",
@@ -138,9 +137,7 @@ def run(settings: dict, seeds: list[int], params: dict, method: str, jobs: int,
         done[key] = result
         print(f"  {name:<24} seed {seed}: inverted {result['inverted_gradient']:.3f}  "
               f"gradient {result['gradient']:.3f}  ({result['seconds']:.0f} s)", flush=True)
-        if cache is not None:
-            with cache.open("a") as file:
-                file.write(json.dumps({"key": key, "result": result}) + "\n")
+        append_cache(cache, key, result)
     return {name: [done[cell_key(name, setting, seed, params, method)] for seed in seeds]
             for name, setting in settings.items()}
 
