@@ -29,14 +29,29 @@ def test_robustness_summary_is_the_mean_and_worst_of_its_cells():
     assert summary["settings_where_inverted_beats_gradient"] == 1
 
 
-@pytest.mark.slow
-def test_robustness_quick_subset_with_the_defaults(tmp_path, capsys):
-    summary = load("robustness").main(["--quick", "--cache", str(tmp_path / "cache.jsonl")])
+def test_robustness_resumes_from_its_cache(tmp_path, capsys):
+    robustness = load("robustness")
+    args = ["--quick", "--settings", "T=1k", "--params", '{"max_iter": 3}', "--cache",
+            str(tmp_path / "cache.jsonl")]
+    summary = robustness.main(args)
     assert "worst setting" in capsys.readouterr().out
+    assert robustness.main(args) == summary and "1 of 1 cells cached" in capsys.readouterr().out
+
+
+# The quick subset guards the defaults on data unlike the demo. Poisson counts at T = 2,000 are a
+# known failure of the inverted gradient (0.287 against the plain gradient's 0.973; see
+# docs/benchmarks.md, Robustness): strict, so that a fix shows up here.
+@pytest.mark.slow
+@pytest.mark.parametrize("setting", [
+    "T=1k",
+    "split 2+4",
+    pytest.param("Poisson, 1 count/bin", marks=pytest.mark.xfail(
+        strict=True, reason="Poisson counts at T = 2,000: see docs/benchmarks.md, Robustness")),
+])
+def test_robustness_quick_subset_with_the_defaults(setting, tmp_path):
+    summary = load("robustness").main(["--quick", "--settings", setting, "--cache",
+                                       str(tmp_path / "cache.jsonl")])
     assert summary["inverted_worst"] >= 0.9
-    # Resumes from the cache without refitting.
-    again = load("robustness").main(["--quick", "--cache", str(tmp_path / "cache.jsonl")])
-    assert again == summary and "3 of 3 cells cached" in capsys.readouterr().out
 
 
 def test_paper_table_bootstrap_interval_brackets_the_mean():
