@@ -84,18 +84,23 @@ def _check_lag(n_samples: int, name: str, lag: int) -> None:
         )
 
 
+def _constant_columns(y: np.ndarray) -> list[int]:
+    """Positions of the columns of ``y`` that hold a single value."""
+    return np.flatnonzero(np.ptp(y, axis=0) == 0).tolist()
+
+
 def _check_labels_vary(y: np.ndarray) -> None:
     """A constant ``y`` teaches the behaviour block nothing: refused; a constant column warned."""
-    constant = np.ptp(y, axis=0) == 0
-    if constant.all():
+    constant = _constant_columns(y)
+    if len(constant) == y.shape[1]:
         raise ValueError(
             "y is constant (every column has a single value): the behaviour objective has "
             "nothing to learn. Fit without y for a time-contrastive model."
         )
-    if constant.any():
+    if constant:
         warnings.warn(
-            f"y column(s) {np.flatnonzero(constant).tolist()} are constant and teach the "
-            "behaviour block nothing; drop them.",
+            f"y column(s) {constant} are constant and teach the behaviour block nothing; drop "
+            "them.",
             UserWarning,
             stacklevel=5,  # the caller of fit, through sklearn's _fit_context
         )
@@ -109,13 +114,13 @@ def _label_scaling(y: np.ndarray, n_behavior_latents: int) -> tuple[np.ndarray, 
             f"objective='supervised' regresses y with the behaviour block, so y must have "
             f"n_behavior_latents={n_behavior_latents} column(s); got {y.shape[1]}."
         )
-    scale = y.std(0)
-    if not (scale > 0).all():
+    constant = _constant_columns(y)
+    if constant:
         raise ValueError(
-            f"y column(s) {np.flatnonzero(scale == 0).tolist()} are constant: there is nothing "
-            "for objective='supervised' to regress."
+            f"y column(s) {constant} are constant: there is nothing for "
+            "objective='supervised' to regress."
         )
-    return y.mean(0), scale
+    return y.mean(0), y.std(0)
 
 
 def _standardised_labels(y, label_scaling, device) -> torch.Tensor | None:
