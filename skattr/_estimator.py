@@ -106,6 +106,57 @@ def _check_labels_vary(y: np.ndarray) -> None:
         )
 
 
+def _check_discrete_labels(y: np.ndarray) -> None:
+    """Discrete labels: a value held by one sample only has itself as its positive."""
+    values, counts = np.unique(y, axis=0, return_counts=True)
+    once = values[counts == 1]
+    if len(once):
+        shown = ", ".join(
+            f"{v[0]:g}" if len(v) == 1 else "(" + ", ".join(f"{x:g}" for x in v) + ")"
+            for v in once[:5]
+        )
+        more = f" and {len(once) - 5} more" if len(once) > 5 else ""
+        warnings.warn(
+            f"With behavior_distribution='discrete', y value(s) {shown}{more} occur once: a "
+            "sample whose value no other sample holds is its own behaviour positive and "
+            "teaches the behaviour block nothing. Merge rare values or drop those samples; "
+            "for a continuous y use behavior_distribution='time_delta'.",
+            UserWarning,
+            stacklevel=5,
+        )
+
+
+def _warn_integer_labels(behavior_distribution: str) -> None:
+    warnings.warn(
+        f"y holds integers, and behavior_distribution={behavior_distribution!r} treats them "
+        "as a continuous quantity (positives by nearest value). For categories (trials, "
+        "conditions, stimulus identity) pass behavior_distribution='discrete'; for a "
+        "quantity, pass y as floats (y.astype(float)) to silence this warning.",
+        UserWarning,
+        stacklevel=5,
+    )
+
+
+def _behavior_r2(block: np.ndarray, y: np.ndarray, discrete: bool) -> float:
+    """R² of a linear read-out of ``y`` from the behaviour block; for a discrete ``y``, of its
+    one-hot encoding, averaged over values (as sklearn's multi-output ``score``).
+
+    The one-hot read-out is computed from per-value sums of the block, never forming the
+    ``(T, n_values)`` indicator matrix: with ``Z`` the centred block and ``g_u`` the sum of
+    ``Z`` over the ``n_u`` samples of value ``u``, ``R²_u = g_u^T (Z^T Z)^-1 g_u /
+    (n_u - n_u^2 / T)``.
+    """
+    if not discrete:
+        return float(LinearRegression().fit(block, y).score(block, y))
+    codes = np.unique(y, axis=0, return_inverse=True)[1].reshape(-1)
+    centred = block - block.mean(0)
+    sums = np.stack([np.bincount(codes, weights=column) for column in centred.T], axis=1)
+    counts = np.bincount(codes)
+    explained = np.einsum("ud,ud->u", sums, np.linalg.lstsq(centred.T @ centred, sums.T,
+                                                             rcond=None)[0].T)
+    return float(np.mean(explained / (counts - counts**2 / len(codes))))
+
+
 def _label_scaling(y: np.ndarray, n_behavior_latents: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of each label, which a supervised behaviour block regresses
     after standardisation; refuses labels it cannot regress."""
@@ -172,10 +223,14 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         autocorrelation, corrected for white observation noise, has fallen to 0.8 of its value
         at lag 0 (at most ``n_samples // 20``); the fitted value is ``time_offset_``. The user
         guide shows how the rule was chosen.
-    behavior_distribution : {"time_delta", "delta_normal"}, default="time_delta"
-        Behaviour positives: the sample whose ``y`` is nearest to
+    behavior_distribution : {"time_delta", "delta_normal", "discrete"}, default="time_delta"
+        Behaviour positives. For a continuous ``y``: a sample whose ``y`` is nearest to
         ``y_t + (y_k - y_{k-time_delta})`` for a random ``k`` (``"time_delta"``), or to
-        ``y_t + N(0, delta^2)`` (``"delta_normal"``).
+        ``y_t + N(0, delta^2)`` (``"delta_normal"``); when several samples hold that nearest
+        value, one of them drawn uniformly (cebra takes the first). For a discrete ``y``
+        (trials, conditions, stimulus identity; each row of ``y`` is one value):
+        ``"discrete"``, a sample drawn uniformly among those with the same value as ``y_t``.
+        An integer ``y`` with a continuous distribution is warned about, not reinterpreted.
     time_delta : int or "auto", default=1
         Samples over which the ``"time_delta"`` query's label change is taken; ``"auto"`` means
         the time offset (``time_offset_``), so that both objectives see the latents move over
@@ -238,7 +293,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         The ``time_delta`` used by the behaviour positives.
     behavior_r2_ : float
         Fitted with ``y`` only: the coefficient of determination of ``y`` by a linear read-out
-        of the behaviour block, on the training data. The inverted gradient identifies the
+        of the behaviour block, on the training data (for ``behavior_distribution="discrete"``,
+        of ``y``'s one-hot encoding, averaged over its values). The inverted gradient identifies the
         map only if the embedding holds the latents: a low value (below about 0.5) means the
         behaviour block did not learn ``y`` and its map rows should not be trusted.
     objectives_ : tuple of Objective
@@ -454,6 +510,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             raise
 
     def _fit(self, X, y, warm: bool):
+        integer_y = y is not None and np.asarray(y).dtype.kind in "iub"
         X, y = self._validate_X(X, reset=not warm, y=y)
         n_samples = X.shape[0]
         time_offset = (auto_time_offset(X) if self.time_offset == "auto"
@@ -471,6 +528,10 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             label_scaling = _label_scaling(y, self.n_behavior_latents)
         elif y is not None:
             _check_labels_vary(y)
+            if self.behavior_distribution == "discrete":
+                _check_discrete_labels(y)
+            elif integer_y:
+                _warn_integer_labels(self.behavior_distribution)
         spec = {"encoder": self.encoder, "n_features": X.shape[1], "n_latents": n_latents,
                 "hidden_units": self.hidden_units or 30 * n_latents}
         first_step = self.n_iter_ if warm else 0
@@ -506,6 +567,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             n_samples, time_offset, y if self.objective == "contrastive" else None,
             self.behavior_distribution, self.delta, np.random.default_rng(seed),
             time_delta=time_delta,
+            # With an accelerator the host's cores are free for the prefetching thread.
+            workers=1 if device.type == "cpu" else -1,
         )
         if warm:
             # Train a copy: if training diverges, the fitted encoder is left as it was.
@@ -527,6 +590,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             n_projections=self.n_projections,
             verbose=self.verbose,
             first_step=first_step,
+            prefetch=device.type != "cpu",
         )
         data = torch.tensor(X, dtype=torch.float32, device=device)
         result = train(
@@ -551,7 +615,9 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         self.embedding_names_ = _embedding_names(objectives, n_latents)
         if y is not None:
             block = self._embed(X)[:, : self.n_behavior_latents]
-            self.behavior_r2_ = float(LinearRegression().fit(block, y).score(block, y))
+            self.behavior_r2_ = _behavior_r2(
+                block, y, discrete=self.behavior_distribution == "discrete"
+            )
         self.attribution_map_ = self._attribute(X, "inverted-gradient")
         return self
 

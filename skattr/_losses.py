@@ -1,4 +1,10 @@
-"""InfoNCE with a fixed temperature, for Euclidean and cosine similarities."""
+"""InfoNCE with a fixed temperature, for Euclidean and cosine similarities.
+
+The ``(B, B')`` logits between references and negatives are the bulk of a training step at large
+batches. They are never held whole: :class:`_FusedInfoNCE` walks them in blocks of rows that fit
+in cache and, because the loss is a scalar, computes its gradient in the same pass (one
+exponential per logit, no second pass in the backward).
+"""
 
 from __future__ import annotations
 
@@ -6,33 +12,125 @@ import torch
 
 SIMILARITIES = ("euclidean", "cosine")
 
+# Logits per block of rows: a few MiB of float32, resident in cache on a CPU. On an accelerator
+# the block only bounds memory (one block of 2^26 logits covers B = 8,000).
+_BLOCK_LOGITS = {"cpu": 1 << 20}
+_DEFAULT_BLOCK_LOGITS = 1 << 26
 
-def _alignment_and_uniformity(reference, positive, negative, similarity, temperature):
-    """``phi(r_i, p_i)`` and ``logsumexp_j phi(r_i, n_j)``, both ``(B,)``, over the temperature.
 
-    The ``(B, B')`` logits are built by one fused ``addmm`` and reduced at once: at ``B = 5,000``
-    they are the bulk of a training step's memory traffic.
+def _logit_terms(reference, positive, negative, similarity, temperature):
+    """Split ``phi`` into what the fused kernel needs (all cheap ``(B, K)``-sized autograd ops).
+
+    Returns ``(r, n, column_bias, row_offset, alignment, alpha)`` such that
+    ``phi(r_i, n_j) = alpha r_i . n_j + column_bias_j + row_offset_i`` and
+    ``alignment_i = phi(r_i, p_i)``. ``column_bias`` and ``row_offset`` are ``None`` when zero.
     """
     if similarity == "cosine":
         reference, positive, negative = (
             torch.nn.functional.normalize(t, dim=1) for t in (reference, positive, negative)
         )
-        reference = reference / temperature  # scales B x K values rather than B x B' logits
-        return (reference * positive).sum(1), torch.logsumexp(reference @ negative.T, dim=1)
+        alignment = (reference * positive).sum(1) / temperature
+        return reference, negative, None, None, alignment, 1.0 / temperature
     if similarity == "euclidean":
         # Distances do not change under a common shift; centring first keeps the expansion
         # below from cancelling catastrophically in float32 when the embedding drifts away from
         # the origin (the loss does not pin its location).
         centre = negative.detach().mean(0)
         reference, positive, negative = reference - centre, positive - centre, negative - centre
-        # -||r - n||^2 = 2 r.n - ||n||^2 - ||r||^2; the last term is constant along j, so it
-        # leaves the logsumexp.
-        logits = torch.addmm(
-            negative.pow(2).sum(1) / -temperature, reference, negative.T, alpha=2.0 / temperature
-        )
-        uniformity = torch.logsumexp(logits, dim=1) - reference.pow(2).sum(1) / temperature
-        return -(reference - positive).pow(2).sum(1) / temperature, uniformity
+        # -||r - n||^2 = 2 r.n - ||n||^2 - ||r||^2
+        alignment = -(reference - positive).pow(2).sum(1) / temperature
+        return (reference, negative, negative.pow(2).sum(1) / -temperature,
+                reference.pow(2).sum(1) / -temperature, alignment, 2.0 / temperature)
     raise ValueError(f"similarity must be one of {SIMILARITIES}; got {similarity!r}.")
+
+
+def _block_rows(logits_per_row: int, device: torch.device) -> int:
+    budget = _BLOCK_LOGITS.get(device.type, _DEFAULT_BLOCK_LOGITS)
+    return max(1, budget // max(1, logits_per_row))
+
+
+def _log_partition(r, n, column_bias, alpha, weights=None):
+    """``u_i = logsumexp_j(alpha r_i . n_j + column_bias_j)`` block by block, without autograd.
+
+    With ``weights`` (a function of ``u`` for a block of rows, giving ``dL/du`` there), also
+    returns the gradients of ``L`` with respect to ``r``, ``n`` and ``column_bias``.
+    """
+    n_rows, width = r.shape
+    transposed = n.T.contiguous()
+    bias = column_bias if column_bias is not None else r.new_zeros(len(n))
+    log_partition = r.new_empty(n_rows)
+    if weights is not None:
+        # Transposed accumulators: ``(K, B) = (K, B') @ (B', B)`` and ``(K, B') = (K, B) @
+        # (B, B')`` run several times faster than the same products in the other orientation
+        # when K is a handful of latents.
+        grad_r_t = r.new_empty(width, n_rows)
+        grad_n_t = r.new_zeros(width + 1, len(n))  # the last row accumulates the bias gradient
+        r_t = torch.cat([alpha * r, r.new_ones(n_rows, 1)], 1).T
+    rows = _block_rows(len(n), r.device)
+    for start in range(0, n_rows, rows):
+        block = slice(start, start + rows)
+        logits = torch.addmm(bias, r[block], transposed, alpha=alpha)
+        top = logits.amax(1)
+        probabilities = logits.sub_(top[:, None]).exp_()
+        total = probabilities.sum(1)
+        log_partition[block] = top + total.log()
+        if weights is None:
+            continue
+        # softmax_j * dL/du_i: the weight of each logit in every gradient below.
+        probabilities.mul_((weights(log_partition[block], block) / total)[:, None])
+        torch.mm(transposed, probabilities.T, out=grad_r_t[:, block])
+        grad_n_t.addmm_(r_t[:, block], probabilities)
+    if weights is None:
+        return log_partition
+    grad_r = alpha * grad_r_t.T
+    grad_n = grad_n_t[:-1].T  # alpha is already in r_t
+    return log_partition, grad_r, grad_n, grad_n_t[-1]
+
+
+class _FusedInfoNCE(torch.autograd.Function):
+    """``mean_i[logaddexp(a_i, u_i + o_i) - a_i]`` with ``u`` from :func:`_log_partition`.
+
+    Inputs ``(r, n, column_bias, row_offset, alignment, alpha)`` as returned by
+    :func:`_logit_terms`. The gradient is computed in the forward pass and scaled by the
+    incoming scalar in the backward; it is not differentiable twice (nothing in training needs
+    the loss's second derivative: the regulariser differentiates the encoder, not the loss).
+    """
+
+    @staticmethod
+    def forward(ctx, r, n, column_bias, row_offset, alignment, alpha):
+        size = len(r)
+        coefficients = {}
+
+        def weights(log_partition, block):
+            uniformity = log_partition if row_offset is None else log_partition + row_offset[block]
+            # d/du logaddexp(a, u) = sigmoid(u - a); the 1/B of the mean.
+            coefficient = torch.sigmoid(uniformity - alignment[block]) / size
+            coefficients[block.start] = coefficient
+            return coefficient
+
+        log_partition, grad_r, grad_n, grad_bias = _log_partition(
+            r, n, column_bias, alpha, weights
+        )
+        uniformity = log_partition if row_offset is None else log_partition + row_offset
+        grad_offset = torch.cat([coefficients[key] for key in sorted(coefficients)])
+        # d/da [logaddexp(a, u) - a] = sigmoid(a - u) - 1 = -sigmoid(u - a)
+        grad_alignment = -torch.sigmoid(uniformity - alignment) / size
+        ctx.save_for_backward(grad_r, grad_n, grad_bias, grad_offset, grad_alignment)
+        return (torch.logaddexp(alignment, uniformity) - alignment).mean()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        if torch.is_grad_enabled():
+            # create_graph=True: the saved gradient would pass for a constant and the second
+            # derivative would be silently wrong.
+            raise RuntimeError("infonce is differentiable once; its second derivative is not "
+                               "available (create_graph=True through the loss).")
+        grad_r, grad_n, grad_bias, grad_offset, grad_alignment = (
+            grad_output * saved for saved in ctx.saved_tensors
+        )
+        bias_needed, offset_needed = ctx.needs_input_grad[2:4]
+        return (grad_r, grad_n, grad_bias if bias_needed else None,
+                grad_offset if offset_needed else None, grad_alignment, None)
 
 
 def infonce(
@@ -62,7 +160,7 @@ def infonce(
     Returns
     -------
     torch.Tensor
-        The scalar loss.
+        The scalar loss; differentiable once (its gradient is computed with the value).
 
     Examples
     --------
@@ -72,7 +170,15 @@ def infonce(
     >>> round(float(loss), 4)  # log(e^0 + e^-1) - 0
     0.3133
     """
-    alignment, uniformity = _alignment_and_uniformity(
+    r, n, column_bias, row_offset, alignment, alpha = _logit_terms(
         reference, positive, negative, similarity, temperature
     )
-    return (torch.logaddexp(alignment, uniformity) - alignment).mean()
+    if torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (r, n, column_bias, row_offset, alignment)
+    ):
+        return _FusedInfoNCE.apply(r, n, column_bias, row_offset, alignment, alpha)
+    with torch.no_grad():
+        uniformity = _log_partition(r, n, column_bias, alpha)
+        if row_offset is not None:
+            uniformity = uniformity + row_offset
+        return (torch.logaddexp(alignment, uniformity) - alignment).mean()

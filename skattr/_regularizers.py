@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 
 def jacobian_penalty(
     inputs: torch.Tensor,
     outputs: torch.Tensor,
-    output_slice: slice,
+    output_slices: Sequence[slice],
     n_projections: int,
     generator: torch.Generator,
 ) -> torch.Tensor:
-    """Estimate ``R = 1/2 mean_b ||J(x_b)||_F^2`` of ``outputs[:, output_slice]`` w.r.t. ``inputs``.
+    """Estimate ``R = 1/2 sum_s mean_b ||J_s(x_b)||_F^2`` over the blocks ``outputs[:, s]``.
 
-    With ``C`` outputs in the slice and ``v`` uniform on the unit sphere of ``R^C``,
-    ``||J||_F^2 = C E_v ||v^T J||^2``; each projection costs one vector-Jacobian product, taken
-    with ``create_graph=True`` so that the penalty can be differentiated again.
+    ``J_s`` is the Jacobian of the block ``s`` with respect to ``inputs``. Blocks may overlap
+    (xCEBRA's time objective spans the behaviour block). The sum is ``tr(J^T D J)`` with ``D``
+    the diagonal of how many blocks hold each output, so one random direction per sample,
+    ``w = D^(1/2) sqrt(C) v`` with ``v`` uniform on the unit sphere of the ``C`` outputs held by
+    any block (``E[w w^T] = D``), estimates it without bias: one vector-Jacobian product for all
+    blocks, taken with ``create_graph=True`` so that the penalty can be differentiated again.
 
     Parameters
     ----------
@@ -24,8 +29,8 @@ def jacobian_penalty(
         The encoder input, with ``requires_grad=True``.
     outputs : torch.Tensor of shape (B, K)
         The encoder output computed from ``inputs``.
-    output_slice : slice
-        The block of output dimensions to penalise.
+    output_slices : sequence of slice
+        The blocks of output dimensions to penalise (one per objective).
     n_projections : int
         Random projections per sample; 1 is unbiased, more reduce the variance.
     generator : torch.Generator
@@ -43,20 +48,25 @@ def jacobian_penalty(
     >>> W = torch.tensor([[1.0, 2.0, 0.0], [0.0, 0.0, 3.0]])
     >>> g = torch.Generator().manual_seed(0)
     >>> # For a linear map the estimate averages to 1/2 ||W||_F^2 = 7.
-    >>> est = [jacobian_penalty(x, x @ W.T, slice(0, 2), 1, g).item() for _ in range(2000)]
+    >>> est = [jacobian_penalty(x, x @ W.T, [slice(0, 2)], 1, g).item() for _ in range(2000)]
     >>> abs(sum(est) / len(est) - 7.0) < 0.3
     True
     """
-    block = outputs[:, output_slice]
+    multiplicity = torch.zeros(outputs.shape[1], dtype=outputs.dtype, device=outputs.device)
+    for output_slice in output_slices:
+        multiplicity[output_slice] += 1
+    held = multiplicity > 0
+    block = outputs[:, held]
+    scale = (multiplicity[held] * block.shape[1]).sqrt()
     batch, width = block.shape
     total = block.new_zeros(())
     for _ in range(n_projections):
         direction = torch.randn(
             batch, width, device=block.device, dtype=block.dtype, generator=generator
         )
-        direction = direction / direction.norm(dim=1, keepdim=True)
+        direction = direction / direction.norm(dim=1, keepdim=True) * scale
         (vjp,) = torch.autograd.grad(block, inputs, direction, create_graph=True)
-        total = total + vjp.pow(2).sum() * width / batch
+        total = total + vjp.pow(2).sum() / batch
     return 0.5 * total / n_projections
 
 

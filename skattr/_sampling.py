@@ -1,20 +1,30 @@
 """Which samples form a batch: references, negatives and one positive per objective.
 
-References and negatives are shared by all objectives. The behaviour positive needs the exact
-nearest neighbour of a query in label space; a k-d tree built once per fit answers it in
-``O(B log T)`` per step instead of the ``O(B T)`` of a brute-force search, so a step costs the same
-at ``T = 10^4`` and ``T = 10^6``. Indices are drawn on the host from a NumPy generator (the k-d tree
-lives there) and sent to the training device in one transfer per step; nothing is read back.
+References and negatives are shared by all objectives. Behaviour positives come from a
+:class:`LabelIndex` built once per fit over the *distinct* label values. Continuous labels:
+the exact nearest distinct value of a query, found by a k-d tree over the distinct values, then
+a sample drawn uniformly among those that hold it. Recorded labels repeat (an animal resting,
+tracking quantised to pixels); a tree over all ``T`` samples degenerates there, since a leaf of
+identical points cannot be split and is scanned for every query. Over distinct values a draw
+costs ``O(B log U)`` for ``U`` distinct values, whatever the repeats, and the same at
+``T = 10^4`` and ``10^7``. Discrete labels (trials, conditions, stimulus identity): a sample
+drawn uniformly among those with the reference's own value.
+
+Indices are drawn on the host from a NumPy generator; :class:`BatchPrefetcher` draws the next
+batches on a background thread while an accelerator computes the current step.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial import cKDTree
 
-BEHAVIOR_DISTRIBUTIONS = ("time_delta", "delta_normal")
+BEHAVIOR_DISTRIBUTIONS = ("time_delta", "delta_normal", "discrete")
 
 
 @dataclass
@@ -27,6 +37,58 @@ class Batch:
     behavior_positive: np.ndarray | None
 
 
+class LabelIndex:
+    """The distinct rows of ``labels`` and, for each, the samples that hold it.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (T, L)
+    nearest : bool, default=True
+        Build the k-d tree over the distinct values that :meth:`nearest_value` needs (not
+        needed for discrete labels).
+
+    Attributes
+    ----------
+    values : ndarray of shape (U, L)
+        The distinct rows, sorted.
+    value_of_sample : ndarray of shape (T,)
+        Row of ``values`` that each sample holds.
+    counts : ndarray of shape (U,)
+        Samples holding each value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> index = LabelIndex(np.array([[0.0], [1.0], [0.0], [0.0]]))
+    >>> index.counts.tolist(), index.value_of_sample.tolist()
+    ([3, 1], [0, 1, 0, 0])
+    >>> sorted(set(index.draw(np.zeros(50, dtype=int), np.random.default_rng(0)).tolist()))
+    [0, 2, 3]
+    """
+
+    def __init__(self, labels: np.ndarray, nearest: bool = True) -> None:
+        # + 0.0 maps -0.0 to 0.0, which would otherwise be a value of its own.
+        self.values, inverse, self.counts = np.unique(
+            labels + 0.0, axis=0, return_inverse=True, return_counts=True
+        )
+        self.value_of_sample = inverse.reshape(-1)
+        # Samples grouped by value: those holding value u are
+        # samples_by_value[first_sample[u] : first_sample[u] + counts[u]].
+        self.samples_by_value = np.argsort(self.value_of_sample, kind="stable")
+        self.first_sample = np.concatenate([[0], np.cumsum(self.counts)[:-1]])
+        self.tree = cKDTree(self.values) if nearest else None
+
+    def nearest_value(self, queries: np.ndarray, workers: int = 1) -> np.ndarray:
+        """Row of ``values`` nearest (Euclidean) to each query; among distinct values exactly
+        as near, the one the k-d tree returns."""
+        return self.tree.query(queries, k=1, workers=workers)[1].astype(np.int64)
+
+    def draw(self, value: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One sample drawn uniformly among those holding each ``value``."""
+        within = rng.integers(0, self.counts[value])
+        return self.samples_by_value[self.first_sample[value] + within]
+
+
 class ContrastiveSampler:
     """Draw batches of indices for the time- and behaviour-contrastive objectives.
 
@@ -37,16 +99,21 @@ class ContrastiveSampler:
     time_offset : int
         The time positive of reference ``i`` is ``i + time_offset``.
     labels : ndarray of shape (T, L) or None
-        Continuous behaviour; ``None`` disables the behaviour positive.
-    distribution : {"time_delta", "delta_normal"}
+        Behaviour; ``None`` disables the behaviour positive.
+    distribution : {"time_delta", "delta_normal", "discrete"}
         ``"time_delta"``: query ``y_i + (y_k - y_{k-time_delta})`` for a random ``k``;
-        ``"delta_normal"``: query ``y_i + N(0, delta^2 I)``. The positive is the sample whose
-        label is nearest the query.
+        ``"delta_normal"``: query ``y_i + N(0, delta^2 I)``. The positive is drawn uniformly
+        among the samples whose label is the distinct value nearest the query.
+        ``"discrete"``: drawn uniformly among the samples whose label equals ``y_i`` (the
+        reference itself included).
     delta : float
         Standard deviation of the ``"delta_normal"`` query.
     rng : numpy.random.Generator
     time_delta : int, default=1
         Samples between the two labels whose difference displaces the ``"time_delta"`` query.
+    workers : int, default=1
+        Threads of the k-d tree query (``-1``: all cores); more than one only where the host
+        has cores that the training computation does not use.
 
     Examples
     --------
@@ -67,6 +134,7 @@ class ContrastiveSampler:
         delta: float,
         rng: np.random.Generator,
         time_delta: int = 1,
+        workers: int = 1,
     ) -> None:
         if distribution not in BEHAVIOR_DISTRIBUTIONS:
             raise ValueError(
@@ -80,16 +148,26 @@ class ContrastiveSampler:
         self.time_delta = time_delta
         self.rng = rng
         self.labels = labels
-        self.tree = None if labels is None else cKDTree(labels)
+        self.workers = workers
+        self.index = (None if labels is None
+                      else LabelIndex(labels, nearest=distribution != "discrete"))
 
     def sample(self, batch_size: int) -> Batch:
         """Draw ``batch_size`` references, negatives and positives."""
         reference = self.rng.integers(0, self.n_samples - self.time_offset, batch_size)
         negative = self.rng.integers(0, self.n_samples, batch_size)
         behavior_positive = None
-        if self.tree is not None:
-            behavior_positive = self.nearest(self.query(reference))
+        if self.index is not None:
+            behavior_positive = self.behavior_positive(reference)
         return Batch(reference, negative, reference + self.time_offset, behavior_positive)
+
+    def behavior_positive(self, reference: np.ndarray) -> np.ndarray:
+        """The behaviour positive of each reference."""
+        if self.distribution == "discrete":
+            value = self.index.value_of_sample[reference]
+        else:
+            value = self.index.nearest_value(self.query(reference), self.workers)
+        return self.index.draw(value, self.rng)
 
     def query(self, reference: np.ndarray) -> np.ndarray:
         """The label-space queries whose nearest neighbours are the behaviour positives."""
@@ -99,6 +177,85 @@ class ContrastiveSampler:
             return anchor + (self.labels[step] - self.labels[step - self.time_delta])
         return anchor + self.delta * self.rng.standard_normal(anchor.shape)
 
-    def nearest(self, queries: np.ndarray) -> np.ndarray:
-        """Index of the exact nearest neighbour (Euclidean) of each query among the labels."""
-        return self.tree.query(queries, k=1)[1].astype(np.int64)
+
+class BatchPrefetcher:
+    """Draw batches on a background thread, ``depth`` ahead of the training loop.
+
+    The thread is the only user of the sampler's generator and draws in order, so the batches
+    are exactly those that drawing in the loop would give. ``prepare`` turns a batch into what
+    the step needs on the host (e.g. one pinned index tensor), off the loop's thread as well.
+    An error in the thread is raised by :meth:`next`; :meth:`close` stops the thread.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sampler = ContrastiveSampler(100, 5, None, "time_delta", 0.1, np.random.default_rng(0))
+    >>> with BatchPrefetcher(sampler, 8, lambda batch: batch.reference) as batches:
+    ...     first = batches.next()
+    >>> serial = ContrastiveSampler(100, 5, None, "time_delta", 0.1, np.random.default_rng(0))
+    >>> bool(np.array_equal(first, serial.sample(8).reference))
+    True
+    """
+
+    def __init__(self, sampler: ContrastiveSampler, batch_size: int, prepare: Callable,
+                 depth: int = 2) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(sampler, batch_size, prepare), daemon=True,
+            name="skattr-batch-prefetcher",
+        )
+        self._thread.start()
+
+    def _run(self, sampler, batch_size, prepare) -> None:
+        try:
+            while not self._stop.is_set():
+                item = (prepare(sampler.sample(batch_size)), None)
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as error:  # handed to the loop, which raises it
+            self._queue.put((None, error))
+
+    def next(self):
+        """The next prepared batch, in drawing order."""
+        item, error = self._queue.get()
+        if error is not None:
+            raise error
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                self._thread.join(timeout=0.01)
+
+    def __enter__(self) -> BatchPrefetcher:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+class SerialBatches:
+    """:class:`BatchPrefetcher`'s interface, drawing each batch when asked (no thread)."""
+
+    def __init__(self, sampler: ContrastiveSampler, batch_size: int, prepare: Callable) -> None:
+        self._sampler, self._batch_size, self._prepare = sampler, batch_size, prepare
+
+    def next(self):
+        return self._prepare(self._sampler.sample(self._batch_size))
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> SerialBatches:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

@@ -3,6 +3,7 @@ regulariser, Adam, progress, loss curves, and what happens on divergence or inte
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, field
 
@@ -12,7 +13,7 @@ from tqdm.auto import tqdm
 
 from ._losses import infonce
 from ._regularizers import jacobian_penalty, regularizer_weight
-from ._sampling import ContrastiveSampler
+from ._sampling import BatchPrefetcher, ContrastiveSampler, SerialBatches
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ class TrainingConfig:
     first_step: int = 0
     # Loss values stay on the device and are read back (one sync) every this many steps.
     check_every: int = 50
+    # Draw batches on a background thread while the device computes (for accelerators; on a
+    # CPU the thread would compete with the computation for the same cores).
+    prefetch: bool = False
 
 
 @dataclass
@@ -106,14 +110,19 @@ def train(
     checked = 0
     step = 0
     interrupted = False
+    prepare = functools.partial(_batch_indices, objectives=objectives,
+                                pin=device.type == "cuda")
+    batches = (BatchPrefetcher if config.prefetch else SerialBatches)(
+        sampler, config.batch_size, prepare
+    )
     try:
         for step in range(config.max_iter):
             weight = regularizer_weight(
                 config.first_step + step, config.regularizer_weight, config.regularizer_start,
                 config.regularizer_full,
             )
-            _step(encoder, inputs, sampler, objectives, config, weight, generator, optimizer,
-                  losses[step], targets)
+            _step(encoder, inputs, batches.next(), objectives, config, weight, generator,
+                  optimizer, losses[step], targets)
             if (step + 1) % config.check_every == 0 or step + 1 == config.max_iter:
                 _check_finite(losses[checked : step + 1], checked, names)
                 progress.update(step + 1 - checked)
@@ -130,6 +139,7 @@ def train(
         )
         _check_finite(losses[checked:step], checked, names)
     finally:
+        batches.close()
         progress.close()
         encoder.eval()
     curve = losses[:step].cpu().numpy()
@@ -140,22 +150,24 @@ def train(
     )
 
 
-def _embed_batch(encoder, inputs, batch, objectives, reference_grad: bool):
-    """Embed a batch: ``(reference inputs, reference embedding, embedding of the others)``.
-
-    The others are the negatives, then the positives of each contrastive objective in order.
-    The references get a forward pass of their own: the regulariser's double backward then runs
-    through the B references only, not through all ``(2 + n_objectives) B`` samples.
-    """
-    size = len(batch.reference)
+def _batch_indices(batch, objectives, pin: bool) -> torch.Tensor:
+    """One host tensor of a batch's indices: references, negatives, then the positives of
+    each contrastive objective in order. Pinned (for an accelerator), it is copied to the
+    device asynchronously."""
     positives = [getattr(batch, objective.positive) for objective in objectives
                  if objective.loss == "infonce"]
     indices = torch.from_numpy(np.concatenate([batch.reference, batch.negative, *positives]))
-    if inputs.device.type == "cuda":
-        # From pinned memory the copy is asynchronous: the host draws the next batch while the
-        # device still computes this one.
-        indices = indices.pin_memory()
-    indices = indices.to(inputs.device, non_blocking=True)
+    return indices.pin_memory() if pin else indices
+
+
+def _embed_batch(encoder, inputs, indices, size: int, reference_grad: bool):
+    """Embed a batch: ``(reference inputs, reference embedding, embedding of the others)``.
+
+    ``indices`` (from :func:`_batch_indices`, on any device) start with the ``size`` references;
+    the others are the negatives, then the positives. The references get a forward pass of
+    their own: the regulariser's double backward then runs through the B references only, not
+    through all ``(2 + n_objectives) B`` samples.
+    """
     references = inputs[indices[:size]]
     if reference_grad:
         references.requires_grad_(True)
@@ -183,30 +195,25 @@ def _objective_losses(reference, others, objectives, similarity, temperature, ta
     return losses
 
 
-def _targets_at(targets: torch.Tensor | None, batch) -> torch.Tensor | None:
-    if targets is None:
-        return None
-    return targets[torch.from_numpy(batch.reference).to(targets.device, non_blocking=True)]
-
-
-def _step(encoder, inputs, sampler, objectives, config, weight, generator, optimizer, record,
+def _step(encoder, inputs, indices, objectives, config, weight, generator, optimizer, record,
           targets):
-    """One optimisation step; writes the per-term losses into ``record`` on the device."""
-    batch = sampler.sample(config.batch_size)
+    """One optimisation step on a batch's ``indices`` (from :func:`_batch_indices`); writes the
+    per-term losses into ``record`` on the device."""
+    indices = indices.to(inputs.device, non_blocking=True)
+    size = config.batch_size
     references, reference, others = _embed_batch(
-        encoder, inputs, batch, objectives, reference_grad=weight > 0.0
+        encoder, inputs, indices, size, reference_grad=weight > 0.0
     )
     losses = _objective_losses(
         reference, others, objectives, config.similarity, config.temperature,
-        _targets_at(targets, batch),
+        None if targets is None else targets[indices[:size]],
     )
     total = sum(losses)
     record[: len(losses)] = torch.stack(losses).detach()
     if weight > 0.0:
-        penalty = sum(
-            jacobian_penalty(references, reference, objective.output_slice,
-                             config.n_projections, generator)
-            for objective in objectives
+        penalty = jacobian_penalty(
+            references, reference, [objective.output_slice for objective in objectives],
+            config.n_projections, generator,
         )
         record[-2] = penalty.detach()
         total = total + weight * penalty
@@ -231,10 +238,11 @@ def mean_objective_losses(
     total = np.zeros(len(objectives))
     with torch.no_grad():
         for _ in range(n_batches):
-            batch = sampler.sample(batch_size)
-            _, reference, others = _embed_batch(encoder, inputs, batch, objectives, False)
+            indices = _batch_indices(sampler.sample(batch_size), objectives, pin=False)
+            indices = indices.to(inputs.device)
+            _, reference, others = _embed_batch(encoder, inputs, indices, batch_size, False)
             losses = _objective_losses(reference, others, objectives, similarity, temperature,
-                                       _targets_at(targets, batch))
+                                       None if targets is None else targets[indices[:batch_size]])
             total += [float(loss) for loss in losses]
     return list(total / n_batches)
 

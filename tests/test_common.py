@@ -1,8 +1,13 @@
 """scikit-learn's full estimator check suite over small, fast settings."""
 
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skattr import xCEBRAAttributor
+
+# The checks fit on integer class labels, which a continuous behavior_distribution warns about
+# by design (the warning is tested in test_estimator.py).
+pytestmark = pytest.mark.filterwarnings("ignore:y holds integers:UserWarning")
 
 FAST = dict(max_iter=4, batch_size=16, hidden_units=8, device="cpu")
 
@@ -13,6 +18,8 @@ ESTIMATORS = [
         regularizer_start=0, regularizer_full=2, n_projections=2,
     ),
     xCEBRAAttributor(**FAST, encoder="conv", regularizer_weight=0.0),
+    # Class labels, as the checks give, are what the discrete distribution is for.
+    xCEBRAAttributor(**FAST, behavior_distribution="discrete"),
     # The supervised control regresses y (one column in the checks) with the behaviour block.
     xCEBRAAttributor(1, 2, **FAST, objective="supervised"),
 ]

@@ -1,3 +1,5 @@
+import warnings
+
 import joblib
 import numpy as np
 import pytest
@@ -410,3 +412,49 @@ def test_a_constant_label_column_is_warned_about(synthetic):
     y[:, 0] = 2.0
     with pytest.warns(UserWarning, match=r"y column\(s\) \[0\] are constant"):
         fitted(X, y)
+
+
+def discrete_condition(n_samples, n_values=3, seed=0):
+    """A trial condition held for runs of 20 samples, cycling through ``n_values`` values."""
+    return (np.arange(n_samples) // 20 + seed) % n_values
+
+
+def test_discrete_labels_train_a_block_that_separates_the_values(synthetic):
+    X, _, _, _ = synthetic
+    condition = discrete_condition(len(X))
+    # The condition shifts the data, so a behaviour block can learn to tell it apart.
+    X = X + 0.2 * np.eye(3)[condition] @ np.random.default_rng(0).standard_normal((3, 20))
+    model = fitted(X, condition, behavior_distribution="discrete", max_iter=300)
+    barely = fitted(X, condition, behavior_distribution="discrete", max_iter=1)
+    onehot = np.eye(3)[condition]
+    block = model.transform(X)[:, :2]
+    from sklearn.linear_model import LinearRegression
+
+    assert model.behavior_r2_ == pytest.approx(
+        LinearRegression().fit(block, onehot).score(block, onehot))
+    assert model.behavior_r2_ > 0.85 > 0.6 > barely.behavior_r2_
+    assert np.isfinite(model.score(X, condition))
+
+
+def test_integer_labels_with_a_continuous_distribution_are_warned_about(synthetic):
+    X, _, _, _ = synthetic
+    with pytest.warns(UserWarning, match="y holds integers.*behavior_distribution='discrete'"):
+        fitted(X, discrete_condition(len(X)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted(X, discrete_condition(len(X)).astype(float))
+        fitted(X, discrete_condition(len(X)), behavior_distribution="discrete")
+
+
+def test_a_discrete_value_seen_once_is_warned_about(synthetic):
+    X, _, _, _ = synthetic
+    condition = discrete_condition(len(X))
+    condition[7] = 9
+    with pytest.warns(UserWarning, match=r"y value\(s\) 9 occur once"):
+        fitted(X, condition, behavior_distribution="discrete")
+
+
+def test_a_single_discrete_value_is_refused(synthetic):
+    X, _, _, _ = synthetic
+    with pytest.raises(ValueError, match="y is constant"):
+        fitted(X, np.zeros(len(X), dtype=int), behavior_distribution="discrete")

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from skattr import _losses
 from skattr._losses import infonce
 
 
@@ -50,3 +51,47 @@ def test_euclidean_infonce_is_exact_far_from_the_origin(rng):
     exact = reference_infonce(r, p, n, "euclidean", 1.0)
     shifted = (torch.tensor(t + 1000.0, dtype=torch.float32) for t in (r, p, n))
     assert float(infonce(*shifted, "euclidean", 1.0)) == pytest.approx(exact, abs=1e-3)
+
+
+def autograd_infonce(r, p, n, similarity, temperature):
+    """InfoNCE in plain autograd, with the (B, B') logits held whole."""
+    if similarity == "cosine":
+        r, p, n = (torch.nn.functional.normalize(t, dim=1) for t in (r, p, n))
+        alignment, logits = (r * p).sum(1) / temperature, r @ n.T / temperature
+    else:
+        alignment = -(r - p).pow(2).sum(1) / temperature
+        logits = -torch.cdist(r, n).pow(2) / temperature
+    uniformity = torch.logsumexp(logits, 1)
+    return (torch.logaddexp(alignment, uniformity) - alignment).mean()
+
+
+@pytest.mark.parametrize("similarity", ["euclidean", "cosine"])
+@pytest.mark.parametrize("block_logits", [1, 50, 1 << 20])  # a row, ragged blocks, all at once
+def test_fused_gradient_equals_autograd(similarity, block_logits, monkeypatch):
+    monkeypatch.setitem(_losses._BLOCK_LOGITS, "cpu", block_logits)
+    generator = torch.Generator().manual_seed(0)
+    tensors = [torch.randn(size, 4, dtype=torch.float64, generator=generator, requires_grad=True)
+               for size in (23, 23, 17)]
+    expected = autograd_infonce(*tensors, similarity, 0.5)
+    got = infonce(*tensors, similarity, 0.5)
+    assert float(got.detach()) == pytest.approx(float(expected.detach()), rel=1e-12)
+    # The incoming gradient (here 3) scales the one computed in the forward pass.
+    for a, b in zip(torch.autograd.grad(3.0 * expected, tensors),
+                    torch.autograd.grad(3.0 * got, tensors), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-12)
+    with torch.no_grad():
+        assert float(infonce(*tensors, similarity, 0.5)) == pytest.approx(float(expected), 1e-12)
+
+
+def test_fused_gradient_passes_gradcheck():
+    generator = torch.Generator().manual_seed(1)
+    tensors = [torch.randn(6, 3, dtype=torch.float64, generator=generator, requires_grad=True)
+               for _ in range(3)]
+    for similarity in ("euclidean", "cosine"):
+        assert torch.autograd.gradcheck(lambda *t: infonce(*t, similarity, 0.7), tensors)
+
+
+def test_fused_loss_refuses_a_second_derivative():
+    tensors = [torch.randn(5, 2, dtype=torch.float64, requires_grad=True) for _ in range(3)]
+    with pytest.raises(RuntimeError, match="infonce is differentiable once"):
+        torch.autograd.grad(infonce(*tensors, "euclidean", 1.0), tensors[0], create_graph=True)

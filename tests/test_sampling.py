@@ -1,7 +1,10 @@
+import threading
+
 import numpy as np
 import pytest
+from scipy import stats
 
-from skattr._sampling import ContrastiveSampler
+from skattr._sampling import BatchPrefetcher, ContrastiveSampler, LabelIndex, SerialBatches
 
 
 def brute_force_nearest(labels, queries):
@@ -11,9 +14,99 @@ def brute_force_nearest(labels, queries):
 @pytest.mark.parametrize("distribution", ["time_delta", "delta_normal"])
 def test_behavior_positive_is_the_exact_nearest_neighbour(distribution, rng):
     labels = rng.standard_normal((500, 3))
+    # Two samplers with one seed: the second draws the same queries before its positives.
+    queries = ContrastiveSampler(500, 3, labels, distribution, 0.3,
+                                 np.random.default_rng(1)).query(np.arange(200))
     sampler = ContrastiveSampler(500, 3, labels, distribution, 0.3, np.random.default_rng(1))
-    queries = sampler.query(np.arange(200))
-    np.testing.assert_array_equal(sampler.nearest(queries), brute_force_nearest(labels, queries))
+    positives = sampler.behavior_positive(np.arange(200))
+    np.testing.assert_array_equal(positives, brute_force_nearest(labels, queries))
+
+
+def brute_force_tied_positive(labels, query, rng):
+    """The nearest sample by brute force, ties broken uniformly at random."""
+    distances = ((labels - query) ** 2).sum(1)
+    return rng.choice(np.flatnonzero(distances == distances.min()))
+
+
+@pytest.mark.parametrize("distribution", ["time_delta", "delta_normal"])
+def test_tied_labels_give_the_positives_of_a_brute_force_search_with_random_ties(distribution):
+    # Labels on a coarse 2-D grid, each value held by an uneven number of samples.
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, (60, 2)).astype(float)
+    labels[:20] = [1.0, 1.0]
+    reference = np.full(20_000, 7)
+    ours = ContrastiveSampler(60, 1, labels, distribution, 0.8, np.random.default_rng(1))
+    positives = ours.behavior_positive(reference)
+    queries = ContrastiveSampler(60, 1, labels, distribution, 0.8,
+                                 np.random.default_rng(2)).query(reference)
+    brute = np.array([brute_force_tied_positive(labels, q, rng) for q in queries])
+    counts = np.stack([np.bincount(positives, minlength=60), np.bincount(brute, minlength=60)])
+    counts = counts[:, counts.sum(0) > 0]
+    assert counts.shape[1] > 20  # many samples can be positives
+    assert stats.chi2_contingency(counts).pvalue > 1e-3
+    # Each positive holds a label at the least distance from its own query (a same-seed twin
+    # draws the same queries).
+    twin_queries = ContrastiveSampler(60, 1, labels, distribution, 0.8,
+                                      np.random.default_rng(1)).query(reference)
+    distances = ((labels[None] - twin_queries[:, None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(distances[np.arange(len(reference)), positives],
+                                  distances.min(1))
+
+
+def test_repeated_values_are_indexed_once(rng):
+    labels = np.repeat(rng.standard_normal((7, 2)), [1, 2, 3, 50, 5, 6, 1], axis=0)
+    index = LabelIndex(labels)
+    assert len(index.values) == 7 and index.counts.sum() == len(labels)
+    np.testing.assert_array_equal(index.values[index.value_of_sample], labels)
+    # Minus zero and zero are one value.
+    assert len(LabelIndex(np.array([[0.0], [-0.0], [1.0]])).values) == 2
+
+
+def test_discrete_positive_shares_the_reference_value_uniformly():
+    labels = np.repeat([[0.0], [1.0], [2.0]], [5, 30, 65], axis=0)
+    sampler = ContrastiveSampler(100, 1, labels, "discrete", 0.1, np.random.default_rng(0))
+    assert sampler.index.tree is None  # no nearest-value search for discrete labels
+    reference = np.full(30_000, 20)  # value 1: samples 5..34
+    positives = sampler.behavior_positive(reference)
+    assert positives.min() == 5 and positives.max() == 34
+    assert stats.chisquare(np.bincount(positives - 5)).pvalue > 1e-3
+    batch = sampler.sample(1000)
+    np.testing.assert_array_equal(labels[batch.behavior_positive], labels[batch.reference])
+
+
+def test_prefetched_batches_are_the_serial_batches(rng):
+    labels = rng.standard_normal((300, 2))
+    make = lambda: ContrastiveSampler(300, 4, labels, "time_delta", 0.1,  # noqa: E731
+                                      np.random.default_rng(3))
+    serial = SerialBatches(make(), 32, lambda batch: batch)
+    with BatchPrefetcher(make(), 32, lambda batch: batch, depth=3) as prefetched:
+        for _ in range(20):
+            a, b = serial.next(), prefetched.next()
+            for name in ("reference", "negative", "time_positive", "behavior_positive"):
+                np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+def test_prefetcher_raises_the_threads_error_and_stops():
+    sampler = ContrastiveSampler(50, 1, None, "time_delta", 0.1, np.random.default_rng(0))
+    calls = []
+
+    def prepare(batch):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("broken batch")
+        return batch
+
+    prefetcher = BatchPrefetcher(sampler, 8, prepare)
+    prefetcher.next(), prefetcher.next()
+    with pytest.raises(RuntimeError, match="broken batch"):
+        prefetcher.next()
+    prefetcher.close()
+    assert not prefetcher._thread.is_alive()
+    # A prefetcher closed while its queue is full stops as well.
+    full = BatchPrefetcher(sampler, 8, lambda batch: batch, depth=1)
+    threading.Event().wait(0.05)
+    full.close()
+    assert not full._thread.is_alive()
 
 
 def test_time_delta_query_adds_an_observed_label_step(rng):

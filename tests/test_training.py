@@ -92,3 +92,20 @@ def test_a_supervised_objective_is_the_squared_error_of_its_block(rng):
                                "euclidean", 1.0, targets)
     expected = ((reference[:, :2] - targets) ** 2).sum(1).mean()
     assert float(mse) == pytest.approx(float(expected))
+
+
+def test_prefetching_trains_exactly_as_drawing_in_the_loop(rng):
+    X = rng.standard_normal((300, 5))
+    labels = rng.standard_normal((300, 2))
+    curves = []
+    for prefetch in (False, True):
+        encoder = build_encoder("mlp", 5, 3, 8, torch.Generator().manual_seed(0))
+        sampler = ContrastiveSampler(300, 2, labels, "time_delta", 0.1, np.random.default_rng(1))
+        config = TrainingConfig(40, 32, 1e-3, "euclidean", 1.0, 0.1, 10, 20, 1,
+                                prefetch=prefetch)
+        objectives = [Objective("behavior", 0, 2, "behavior_positive"),
+                      Objective("time", 0, 3, "time_positive")]
+        result = train(encoder, torch.tensor(X, dtype=torch.float32), sampler, objectives,
+                       config, torch.Generator().manual_seed(2))
+        curves.append(result.loss_curve["total"])
+    np.testing.assert_array_equal(*curves)
