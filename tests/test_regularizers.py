@@ -12,7 +12,8 @@ def test_penalty_is_unbiased_for_a_nonlinear_map():
     exact = 0.5 * torch.func.vmap(torch.func.jacrev(model))(x).pow(2).sum((1, 2)).mean()
     generator = torch.Generator().manual_seed(0)
     estimates = [
-        float(jacobian_penalty(x, model(x), [slice(0, 3)], 8, generator).detach()) for _ in range(200)
+        float(jacobian_penalty(x, model(x), [slice(0, 3)], 8, generator).detach())
+        for _ in range(200)
     ]
     assert sum(estimates) / len(estimates) == pytest.approx(float(exact.detach()), rel=0.02)
 
