@@ -683,16 +683,48 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             Samples per pass; bounds memory.
         **params
             Passed to :func:`skattr.attribution.attribute`: its own (``reduction``,
-            ``lag_reduction``, ``target`` for IGC's labels, ``return_per_sample``) and the
-            method's (e.g. ``rcond``, ``solver``, ``n_steps``, ``rule``, ``baselines``).
+            ``lag_reduction``, ``target`` for IGC's labels, ``return_per_sample``, and
+            ``layer`` / ``attribute_to_layer_input`` to attribute every unit of a hidden layer
+            of ``module_``, named as in ``module_.named_modules()``) and the method's (e.g.
+            ``rcond``, ``solver``, ``n_steps``, ``rule``, ``baselines``).
 
         Returns
         -------
         ndarray of shape (n_latents, n_features), float64
+            ``(n_units, n_features)`` with ``layer``.
         """
         check_is_fitted(self)
         X, _ = self._validate_X(X, reset=False)
         return self._attribute(X, method, batch_size=batch_size, **params)
+
+    def internal_influence(
+        self, X, layer: str | torch.nn.Module, how: str = "gradient", **params
+    ) -> np.ndarray:
+        """Influence of the latents on every unit of a hidden layer, ``(n_qoi, n_units)``.
+
+        Which hidden units carry each latent: :func:`skattr.attribution.internal_influence` on
+        the trained encoder, in its training precision.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        layer : str or torch.nn.Module
+            A layer of ``module_``, e.g. ``"0"`` (the MLP's first linear layer; names as in
+            ``module_.named_modules()``).
+        how : {"gradient", "gradient-x-activation", "integrated-gradients"}, default="gradient"
+        **params
+            Passed on: ``qoi``, ``baselines``, ``n_steps``, ``rule``, ``reduction``,
+            ``lag_reduction``, ``batch_size``, ``return_per_sample``.
+
+        Returns
+        -------
+        ndarray of shape (n_qoi, n_units), float64
+            Rows in the order of ``get_feature_names_out()`` when ``qoi`` is ``None``.
+        """
+        check_is_fitted(self)
+        X, _ = self._validate_X(X, reset=False)
+        module, inputs = self._module_and_inputs(X, torch.float32)
+        return attribution.internal_influence(module, inputs, layer, how, **params)
 
     def _attribute(self, X: np.ndarray, method: str, **params) -> np.ndarray:
         """:meth:`attribute` on validated ``X``.

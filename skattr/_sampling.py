@@ -67,15 +67,18 @@ class LabelIndex:
     """
 
     def __init__(self, labels: np.ndarray, nearest: bool = True) -> None:
-        # + 0.0 maps -0.0 to 0.0, which would otherwise be a value of its own.
-        self.values, inverse, self.counts = np.unique(
-            labels + 0.0, axis=0, return_inverse=True, return_counts=True
-        )
-        self.value_of_sample = inverse.reshape(-1)
-        # Samples grouped by value: those holding value u are
-        # samples_by_value[first_sample[u] : first_sample[u] + counts[u]].
-        self.samples_by_value = np.argsort(self.value_of_sample, kind="stable")
-        self.first_sample = np.concatenate([[0], np.cumsum(self.counts)[:-1]])
+        # One stable lexicographic sort groups equal rows, with the samples of a value in time
+        # order (several times faster than np.unique(axis=0), which sorts structured rows).
+        self.samples_by_value = np.lexsort(labels.T[::-1])
+        ordered = labels[self.samples_by_value]
+        first = np.ones(len(labels), dtype=bool)
+        first[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)  # -0.0 == 0.0: one value
+        self.values = ordered[first]
+        # The samples holding value u: samples_by_value[first_sample[u] : + counts[u]].
+        self.first_sample = np.flatnonzero(first)
+        self.counts = np.diff(np.append(self.first_sample, len(labels)))
+        self.value_of_sample = np.empty(len(labels), dtype=np.int64)
+        self.value_of_sample[self.samples_by_value] = np.cumsum(first) - 1
         self.tree = cKDTree(self.values) if nearest else None
 
     def nearest_value(self, queries: np.ndarray, workers: int = 1) -> np.ndarray:

@@ -19,6 +19,10 @@ Methods (names for ``method=``):
 - ``"input-x-gradient"`` -- :class:`InputXGradient`, ``x ⊙ J_f(x)``;
 - ``"integrated-gradients"`` -- :class:`IntegratedGradients`, the path integral of ``J_f`` from
   a baseline, times ``x - b``.
+
+Inside the network: ``attribute(..., layer=...)`` attributes every unit of a hidden layer to the
+inputs with any of these methods, and :func:`internal_influence` attributes the latents to the
+units of a layer. Both go through one mechanism, :mod:`skattr.attribution._layers`.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from ._core import (
     model_device_dtype,
     model_inputs,
 )
+from ._layers import LayerUnits, layer_model
 from .conductance import NeuronConductance
 from .feature_ablation import FeatureAblation
 from .gradient import NeuronGradient
@@ -46,6 +51,7 @@ from .gradient_shap import GradientShap
 from .igc import IntegratedGradientCorrelation
 from .input_x_gradient import InputXGradient
 from .integrated_gradients import IntegratedGradients
+from .internal_influence import INFLUENCES, internal_influence
 from .inverted_gradient import InvertedNeuronGradient
 
 METHODS: dict[str, type[AttributionMethod]] = {
@@ -86,9 +92,14 @@ def attribute(
     lag_reduction: str = "mean",
     batch_size: int = 1024,
     return_per_sample: bool = False,
+    layer: torch.nn.Module | str | None = None,
+    attribute_to_layer_input: bool = False,
     **method_params,
 ) -> np.ndarray:
     """Attribution map of ``model`` on the samples ``X``.
+
+    With ``layer``, the map is of all units of that hidden layer instead of the latents:
+    ``(n_units, N)``, in one pass per batch (captum's neuron methods, every unit at once).
 
     Parameters
     ----------
@@ -110,13 +121,23 @@ def attribute(
         Samples per forward/backward pass; bounds memory.
     return_per_sample : bool, default=False
         Return the ``(T, K, N)`` per-sample maps instead of the reduction.
+    layer : torch.nn.Module or str, optional
+        Attribute the units of this submodule (or dotted name in ``model.named_modules()``)
+        rather than the model's outputs: the entries of a ``(B, H)`` output, or the channels of
+        a convolution's ``(B, C, L')`` output, each the mean over its ``L'`` time positions.
+        Every method applies (for the inverted gradient, the pseudo-inverse is of the
+        units-by-features Jacobian), except ``"conductance"``, whose own ``layer`` parameter
+        is the layer that the conductance flows through.
+    attribute_to_layer_input : bool, default=False
+        With ``layer``: the units of the layer's input instead of its output (captum's
+        ``attribute_to_neuron_input``).
     **method_params
         Passed to the method's constructor (e.g. ``rcond``).
 
     Returns
     -------
     ndarray of shape (K, N), or (T, K, N) with ``return_per_sample=True``
-        In float64.
+        In float64; ``K`` is the number of units with ``layer``.
 
     Examples
     --------
@@ -124,12 +145,18 @@ def attribute(
     >>> model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
     >>> attribute(model, torch.randn(100, 6)).shape
     (2, 6)
+    >>> attribute(model, torch.randn(100, 6), method="gradient", layer="1").shape  # 8 units
+    (8, 6)
     """
     if lag_reduction not in LAG_REDUCTIONS:
         raise ValueError(f"lag_reduction must be one of {LAG_REDUCTIONS}; got {lag_reduction!r}.")
     if not isinstance(batch_size, Integral) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
     batch_size = int(batch_size)
+    takes_layer = "layer" in inspect.signature(METHODS.get(method, object)).parameters
+    if isinstance(method, str) and takes_layer:
+        # Conductance's own layer is the one it flows through, not a layer target.
+        method_params["layer"], layer = layer, None
     implementation = get_method(method, **method_params)
     accumulator = StreamingReduction(reduction or implementation.default_reduction)
     device, dtype = model_device_dtype(model)
@@ -139,6 +166,10 @@ def attribute(
     target = _check_target(target, implementation, inputs.shape[0], device, dtype)
     per_sample = []
     with eval_mode(model):
+        if layer is not None:
+            model = layer_model(model, layer, attribute_to_layer_input, inputs[:1])
+        elif attribute_to_layer_input:
+            raise ValueError("attribute_to_layer_input=True needs a layer; got layer=None.")
         implementation.prepare(model, inputs, target)
         for start in range(0, inputs.shape[0], batch_size):
             batch = slice(start, start + batch_size)
@@ -175,6 +206,8 @@ def _check_target(target, implementation, n_samples, device, dtype) -> torch.Ten
 
 
 __all__ = [
+    "INFLUENCES",
+    "LayerUnits",
     "METHODS",
     "REDUCTIONS",
     "LAG_REDUCTIONS",
@@ -189,5 +222,6 @@ __all__ = [
     "NeuronGradient",
     "attribute",
     "get_method",
+    "internal_influence",
     "jacobian",
 ]

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ._core import AttributionMethod, check_outputs, output_gradients, reduce_lags
+from ._layers import check_layer, replace_layer, resolve_layer
 from ._paths import baseline_like, check_baselines, check_path, path_points, quadrature
 
 
@@ -74,10 +75,7 @@ class NeuronConductance(AttributionMethod):
         rule: str = "riemann_trapezoid",
         baselines: float | np.ndarray | torch.Tensor = 0.0,
     ) -> None:
-        if not isinstance(layer, (torch.nn.Module, str)):
-            raise ValueError(
-                f"layer must be a torch.nn.Module or the name of one; got {type(layer).__name__}."
-            )
+        check_layer(layer)  # against the model when it is known
         self.layer = layer
         self.neuron = neuron
         self.n_steps = n_steps
@@ -88,23 +86,19 @@ class NeuronConductance(AttributionMethod):
         self._baselines = check_baselines(baselines)
 
     def attribute_batch(self, model, inputs, lag_reduction, target=None):
-        layer = _resolve_layer(model, self.layer)
+        layer = resolve_layer(model, self.layer)
         weights, alphas = quadrature(self.rule, self.n_steps)
         baseline = baseline_like(self._baselines, inputs)
         # All S x B points in one batch, step-major: one forward through the hooked layer.
         path = path_points(inputs, baseline, alphas).detach().requires_grad_(True)
         captured: list = []
-        handle = layer.register_forward_hook(lambda module, args, output: captured.append(output))
-        try:
-            with torch.enable_grad():
-                outputs = model(path)
-        finally:
-            handle.remove()
-        if len(captured) != 1 or not torch.is_tensor(captured[0]):
-            raise ValueError(
-                "layer must be called exactly once in the model's forward and return one tensor; "
-                f"it was called {len(captured)} time(s)."
-            )
+
+        def keep(hidden):
+            captured.append(hidden)
+            return hidden
+
+        with torch.enable_grad():
+            outputs = replace_layer(model, path, layer, keep)
         hidden = captured[0]
         check_outputs(outputs)
         unit = (slice(None), *self._check_index(hidden))
@@ -134,21 +128,6 @@ class NeuronConductance(AttributionMethod):
                 f"{len(shape)} int(s); got {self.neuron!r}."
             )
         return self._index
-
-
-def _resolve_layer(model: torch.nn.Module, layer: torch.nn.Module | str) -> torch.nn.Module:
-    """``layer`` itself if it is a submodule of ``model``, or the submodule of that name."""
-    if isinstance(layer, str):
-        modules = dict(model.named_modules())
-        if layer not in modules:
-            raise ValueError(
-                f"layer must name a submodule of the model (see model.named_modules()); got "
-                f"{layer!r}."
-            )
-        return modules[layer]
-    if not any(module is layer for module in model.modules()):
-        raise ValueError("layer must be a submodule of the model; got a module outside it.")
-    return layer
 
 
 __all__ = ["NeuronConductance"]
