@@ -13,6 +13,12 @@ data, for T = 10k and 100k samples and (N, K) = (50, 6) and (100, 8):
   (``target=k``), over the same batches of 1,024 samples. captum's feature ablation gets
   ``perturbations_per_eval=N``, its fastest setting, so both ablate all features in one forward.
 
+- all 180 units of the first hidden layer (``layer="1"``, the GELU after ``Linear(50, 180)``)
+  at T = 100k: ``attribute(..., layer=...)`` with the gradient and integrated gradients
+  against captum's ``NeuronGradient`` and ``NeuronIntegratedGradients`` called once per unit
+  (integrated gradients timed on ``--captum-units`` units and scaled to 180: its cost is one
+  call per unit).
+
 Every pair is checked to agree before it is timed. The peak memory of skattr's methods at
 T = 1M is measured in a fresh process each (peak resident set size, which includes the 200 MB of
 float32 data and the interpreter with torch, about 350 MB).
@@ -25,6 +31,7 @@ Usage::
 
     python benchmarks/attribution.py [--sizes 10000 100000] [--memory-size 1000000]
                                      [--cebra-python /path/to/cebra-env/bin/python]
+    python benchmarks/attribution.py --layer-only   # the hidden-layer table alone
 
 Prints Markdown tables (those in docs/benchmarks.md).
 """
@@ -168,6 +175,48 @@ def _compare_perturbations(model, X, methods) -> list[tuple]:
     return rows
 
 
+# The first hidden layer of the MLP encoder with K = 6: Linear(50, 180) and its GELU, module "1".
+LAYER = "1"
+LAYER_METHODS = {"gradient": {}, "integrated-gradients": {"internal_batch_size": 4096}}
+
+
+def captum_per_unit(model, X, name: str, units) -> np.ndarray:
+    """mean_t |attribution| of each hidden unit in ``units`` with captum's neuron methods, one
+    call per unit and batch."""
+    from captum.attr import NeuronGradient, NeuronIntegratedGradients
+
+    layer = dict(model.named_modules())[LAYER]
+    total = torch.zeros(len(units), X.shape[1], dtype=torch.float64)
+    for start in range(0, len(X), BATCH):
+        inputs = X[start : start + BATCH]
+        for row, unit in enumerate(units):
+            if name == "gradient":
+                maps = NeuronGradient(model, layer).attribute(inputs, unit)
+            else:
+                maps = NeuronIntegratedGradients(model, layer).attribute(
+                    inputs, unit, baselines=0.0, n_steps=50, method="gausslegendre"
+                )
+            total[row] += maps.detach().abs().sum(0).double()
+    return (total / len(X)).numpy()
+
+
+def compare_layer(n_samples: int, captum_units: int) -> list[tuple]:
+    """Rows ``(method, units timed with captum, skattr s, captum s for all units)`` for all 180
+    units of the first hidden layer; captum's time for all units is extrapolated linearly from
+    ``captum_units`` units (its cost is one call per unit) when that is fewer than 180."""
+    model, X = encoder(50, 6), data(n_samples, 50)
+    n_units = dict(model.named_modules())["0"].out_features
+    rows = []
+    for name, params in LAYER_METHODS.items():
+        ours, ours_time = timed(attribute, model, X, name, batch_size=BATCH, layer=LAYER,
+                                **params)
+        units = list(range(n_units)) if name == "gradient" else list(range(captum_units))
+        theirs, their_time = timed(captum_per_unit, model, X, name, units)
+        np.testing.assert_allclose(ours[units], theirs, rtol=1e-4, atol=1e-7)
+        rows.append((name, len(units), ours_time, their_time * n_units / len(units)))
+    return rows
+
+
 def peak_memory(method: str, n_samples: int, n_features: int, n_latents: int) -> float:
     """Peak resident memory in MiB of one attribute() call, in a fresh process."""
     # VmHWM, the peak of this process's own memory: ru_maxrss would also count the parent's
@@ -196,8 +245,16 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["inverted-gradient",
                                                          *PERTURBATION_METHODS])
     parser.add_argument("--no-memory", action="store_true", help="skip the T = 1M memory runs")
+    parser.add_argument("--layer-only", action="store_true",
+                        help="only the hidden-layer table (all 180 units vs captum per unit)")
+    parser.add_argument("--layer-size", type=int, default=100_000)
+    parser.add_argument("--captum-units", type=int, default=6,
+                        help="units captum's integrated gradients are timed on (then scaled)")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    layer_table(args.layer_size, args.captum_units)
+    if args.layer_only:
+        return
     print("| T | N | K | method | skattr (s) | reference | reference (s) | speed-up |")
     print("|---:|---:|---:|---|---:|---|---:|---:|")
     for n_samples in args.sizes:
@@ -215,6 +272,18 @@ def main() -> None:
     print("|---|---:|")
     for method in ["inverted-gradient", "gradient", *PERTURBATION_METHODS]:
         print(f"| {method} | {peak_memory(method, args.memory_size, 50, 6):,.0f} |", flush=True)
+
+
+def layer_table(n_samples: int, captum_units: int) -> None:
+    print(f"All 180 units of the first hidden layer (GELU after Linear(50, 180); K = 6) at "
+          f"T = {n_samples:,}:\n")
+    print("| method | skattr, all units (s) | captum units timed | captum, all units (s) "
+          "| speed-up |")
+    print("|---|---:|---:|---:|---:|")
+    for name, timed_units, ours, theirs in compare_layer(n_samples, captum_units):
+        print(f"| {name} | {ours:.2f} | {timed_units} | {theirs:.1f} | {theirs / ours:.1f}x |",
+              flush=True)
+    print()
 
 
 if __name__ == "__main__":
