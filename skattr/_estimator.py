@@ -33,7 +33,7 @@ from ._device import resolve_device
 from ._encoders import ENCODERS, build_encoder, receptive_field, time_windows
 from ._losses import SIMILARITIES
 from ._regularizers import regularizer_weight
-from ._sampling import BEHAVIOR_DISTRIBUTIONS, ContrastiveSampler
+from ._sampling import BEHAVIOR_DISTRIBUTIONS, ContrastiveSampler, LabelIndex
 from ._time_scale import auto_time_offset
 from ._training import (
     Objective,
@@ -108,8 +108,8 @@ def _check_labels_vary(y: np.ndarray) -> None:
 
 def _check_discrete_labels(y: np.ndarray) -> None:
     """Discrete labels: a value held by one sample only has itself as its positive."""
-    values, counts = np.unique(y, axis=0, return_counts=True)
-    once = values[counts == 1]
+    index = LabelIndex(y, nearest=False)
+    once = index.values[index.counts == 1]
     if len(once):
         shown = ", ".join(
             f"{v[0]:g}" if len(v) == 1 else "(" + ", ".join(f"{x:g}" for x in v) + ")"
@@ -148,7 +148,7 @@ def _behavior_r2(block: np.ndarray, y: np.ndarray, discrete: bool) -> float:
     """
     if not discrete:
         return float(LinearRegression().fit(block, y).score(block, y))
-    codes = np.unique(y, axis=0, return_inverse=True)[1].reshape(-1)
+    codes = LabelIndex(y, nearest=False).value_of_sample
     centred = block - block.mean(0)
     sums = np.stack([np.bincount(codes, weights=column) for column in centred.T], axis=1)
     counts = np.bincount(codes)

@@ -52,7 +52,7 @@ def _block_rows(logits_per_row: int, device: torch.device) -> int:
 def _log_partition(r, n, column_bias, alpha, weights=None):
     """``u_i = logsumexp_j(alpha r_i . n_j + column_bias_j)`` block by block, without autograd.
 
-    With ``weights`` (a function of ``u`` for a block of rows, giving ``dL/du`` there), also
+    With ``weights`` (``weights(u[rows], rows)`` gives ``dL/du`` on a block of rows), also
     returns the gradients of ``L`` with respect to ``r``, ``n`` and ``column_bias``.
     """
     n_rows, width = r.shape
@@ -99,22 +99,19 @@ class _FusedInfoNCE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, r, n, column_bias, row_offset, alignment, alpha):
         size = len(r)
-        coefficients = {}
 
-        def weights(log_partition, block):
-            uniformity = log_partition if row_offset is None else log_partition + row_offset[block]
+        def grad_uniformity(log_partition, rows=slice(None)):
+            uniformity = log_partition if row_offset is None else log_partition + row_offset[rows]
             # d/du logaddexp(a, u) = sigmoid(u - a); the 1/B of the mean.
-            coefficient = torch.sigmoid(uniformity - alignment[block]) / size
-            coefficients[block.start] = coefficient
-            return coefficient
+            return torch.sigmoid(uniformity - alignment[rows]) / size
 
         log_partition, grad_r, grad_n, grad_bias = _log_partition(
-            r, n, column_bias, alpha, weights
+            r, n, column_bias, alpha, grad_uniformity
         )
         uniformity = log_partition if row_offset is None else log_partition + row_offset
-        grad_offset = torch.cat([coefficients[key] for key in sorted(coefficients)])
+        grad_offset = grad_uniformity(log_partition)
         # d/da [logaddexp(a, u) - a] = sigmoid(a - u) - 1 = -sigmoid(u - a)
-        grad_alignment = -torch.sigmoid(uniformity - alignment) / size
+        grad_alignment = -grad_offset
         ctx.save_for_backward(grad_r, grad_n, grad_bias, grad_offset, grad_alignment)
         return (torch.logaddexp(alignment, uniformity) - alignment).mean()
 

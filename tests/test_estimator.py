@@ -458,3 +458,16 @@ def test_a_single_discrete_value_is_refused(synthetic):
     X, _, _, _ = synthetic
     with pytest.raises(ValueError, match="y is constant"):
         fitted(X, np.zeros(len(X), dtype=int), behavior_distribution="discrete")
+
+
+def test_hidden_layers_of_the_fitted_encoder(synthetic):
+    X, y, _, _ = synthetic
+    model = fitted(X, y)  # hidden_units=16: 20 -> 16 -> 16 -> 5 -> 4
+    assert model.attribute(X, "gradient", layer="0").shape == (16, 20)
+    assert model.attribute(X, "gradient", layer="0", attribute_to_layer_input=True).shape == (
+        20, 20)
+    influence = model.internal_influence(X, "4")
+    assert influence.shape == (4, 5) and np.all(influence >= 0)
+    behaviour_only = model.internal_influence(X, "4", qoi=[0, 1], how="integrated-gradients",
+                                              n_steps=8)
+    assert behaviour_only.shape == (2, 5)
