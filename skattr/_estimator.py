@@ -39,6 +39,7 @@ from ._training import (
     Objective,
     TrainingConfig,
     TrainingDivergedError,
+    latent_blocks,
     mean_objective_losses,
     train,
 )
@@ -69,10 +70,9 @@ def _embedding_names(objectives: tuple[Objective, ...], n_latents: int) -> np.nd
     """Each dimension named after the narrowest objective that trains it: ``behavior0..`` for
     the behaviour block, ``time0..`` for the dimensions only the time objective trains."""
     names = [None] * n_latents
-    for objective in sorted(objectives, key=lambda o: o.stop - o.start):
-        free = [i for i in range(objective.start, objective.stop) if names[i] is None]
-        for count, i in enumerate(free):
-            names[i] = f"{objective.name}{count}"
+    for block, latents in latent_blocks(objectives, n_latents).items():
+        for count, i in enumerate(latents):
+            names[i] = f"{block}{count}"
     return np.array(names, dtype=object)
 
 

@@ -39,6 +39,24 @@ class Objective:
         return slice(self.start, self.stop)
 
 
+def latent_blocks(objectives, n_latents: int) -> dict[str, list[int]]:
+    """Each latent in the block of the narrowest objective that trains it, by objective name.
+
+    In xCEBRA's layout the time objective spans the whole embedding, so the ``"time"`` block
+    holds the dimensions only it trains and the ``"behavior"`` block the behaviour
+    objective's. Blocks are listed in the order of their first latent.
+    """
+    owner = [None] * n_latents
+    for objective in sorted(objectives, key=lambda o: o.stop - o.start):
+        for i in range(objective.start, objective.stop):
+            if owner[i] is None:
+                owner[i] = objective.name
+    blocks: dict[str, list[int]] = {}
+    for i, name in enumerate(owner):
+        blocks.setdefault(name, []).append(i)
+    return blocks
+
+
 @dataclass
 class TrainingConfig:
     """Hyper-parameters of the loop, already validated by the estimator."""
