@@ -183,16 +183,26 @@ def _mlp_jacobian(model: torch.nn.Sequential, inputs: torch.Tensor) -> torch.Ten
                 derivatives.append(derivative)
                 hidden = activated
     rows = None  # (B, K, width of the current layer's output)
+    # The derivatives of activations at the top, before any Linear: a diagonal kept as a vector
+    # (never a (B, H, H) matrix; a layer's units as outputs end in an activation).
+    diagonal = None
     for layer, derivative in zip(reversed(list(model)), reversed(derivatives), strict=True):
         if derivative is not None:
             if rows is not None:
                 rows = rows * derivative[:, None, :]
             else:
-                rows = torch.diag_embed(derivative)
+                diagonal = derivative if diagonal is None else diagonal * derivative
         else:
             weight = layer.weight.detach()
-            # A copy, not an expanded view: the result must not share the model's storage.
-            rows = weight.expand(len(inputs), -1, -1).clone() if rows is None else rows @ weight
+            if rows is not None:
+                rows = rows @ weight
+            elif diagonal is not None:
+                rows = diagonal[:, :, None] * weight
+            else:
+                # A copy, not an expanded view: the result must not share the model's storage.
+                rows = weight.expand(len(inputs), -1, -1).clone()
+    if rows is None:  # activations only: the Jacobian is the diagonal
+        rows = torch.diag_embed(diagonal)
     return rows
 
 
