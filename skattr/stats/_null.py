@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils import check_random_state
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ._refits import run_refits, threads_per_fit
@@ -84,6 +84,18 @@ class NullResult:
     def significant(self, alpha: float = 0.05) -> np.ndarray:
         """Boolean ``(N,)``: the tested block's features with ``q <= alpha`` (FDR ``alpha``)."""
         return self.q_block[self.block_names.index(self.tested_block)] <= alpha
+
+
+def check_data(X, y):
+    """``X`` as a float array ``(T, N)`` and ``y`` as an array of ``T`` rows (its dtype kept, so
+    that the estimator sees integer labels as such), each error naming its argument."""
+    X = check_array(X, dtype=np.float64, input_name="X")
+    if y is None:
+        return X, None
+    y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
+    if len(y) != len(X):
+        raise ValueError(f"y has {len(y)} rows but X has {len(X)} samples.")
+    return X, y
 
 
 def _check_estimator(estimator) -> None:
@@ -194,14 +206,12 @@ def attribution_null(
     ((2, 50), True)
     """
     _check_estimator(estimator)
-    X = np.asarray(X, dtype=float) if not hasattr(X, "iloc") else X.to_numpy(dtype=float)
-    if y is not None:
-        y = np.asarray(y)
+    X, y = check_data(X, y)
     n_samples, n_features = X.shape
     if null == "behavior" and y is None:
         raise ValueError("null='behavior' tests the behaviour block and needs y; got y=None.")
     if 1.0 / (n_surrogates + 1) > alpha:
-        needed = int(np.ceil(1.0 / alpha)) - 1
+        needed = int(np.ceil(1.0 / alpha - 1.0 - 1e-9))
         raise ValueError(
             f"n_surrogates={n_surrogates} gives p-values no smaller than "
             f"1/{n_surrogates + 1} = {1.0 / (n_surrogates + 1):.3g} > alpha={alpha}: at least "

@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
 from ..metrics import attribution_auc
-from ._null import _check_estimator
+from ._null import _check_estimator, check_data
 from ._refits import run_refits, threads_per_fit
 from ._surrogates import Surrogate
 
@@ -124,8 +124,7 @@ def seed_stability(
     ((2, 2, 50), (2,))
     """
     _check_estimator(estimator)
-    X = np.asarray(X, dtype=float) if not hasattr(X, "iloc") else X.to_numpy(dtype=float)
-    y = None if y is None else np.asarray(y)
+    X, y = check_data(X, y)
     rng = np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
     seeds = rng.integers(0, 2**31 - 1, n_seeds)
     refits = run_refits(estimator, X, y, [Surrogate("observed")] * n_seeds, seeds, n_jobs,

@@ -111,6 +111,8 @@ def test_each_fit_sets_its_threads_and_restores_them():
     (dict(min_shift=150), ValueError, "too few to shift by at least min_shift=150"),
     (dict(null="space"), ValueError, "The 'null' parameter of attribution_null must be"),
     (dict(n_surrogates=0), ValueError, "The 'n_surrogates' parameter"),
+    (dict(X=np.zeros(300)), ValueError, "Expected 2D array"),
+    (dict(y=np.zeros(299)), ValueError, "y has 299 rows but X has 300 samples"),
 ])
 def test_bad_arguments_are_named(data, kwargs, error, message):
     X, y = data
