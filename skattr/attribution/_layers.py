@@ -174,6 +174,11 @@ def layer_model(model: torch.nn.Module, layer: torch.nn.Module | str, to_input: 
     """
     cut = LayerUnits(model, layer, to_input)
     prefix = _sequential_prefix(model, cut.layer, to_input)
+    # New containers start in training mode; they take the model's (the fast Jacobian needs
+    # eval mode, and the children are already in the model's).
+    cut.training = model.training
+    if prefix is not None:
+        prefix.training = model.training
     with torch.no_grad():
         if prefix is not None and prefix(example).dim() == 2:
             prefix.receptive_field = cut.receptive_field

@@ -16,6 +16,7 @@ from captum.attr import (
 )
 
 from skattr.attribution import LayerUnits, attribute, internal_influence
+from skattr.attribution._core import _is_elementwise_mlp
 from skattr.attribution._layers import capture_layer, layer_model
 from skattr.attribution.gradient_shap import _expected_gradients
 
@@ -144,9 +145,11 @@ def test_inverted_gradient_of_a_layer_is_the_pseudo_inverse_of_its_jacobian():
 
 
 def test_the_cut_of_a_sequential_is_its_prefix_and_other_models_use_a_hook():
-    mlp, conv = small_encoder("mlp"), small_encoder("conv")
+    mlp, conv = small_encoder("mlp").eval(), small_encoder("conv").eval()
     cut = layer_model(mlp, "2", False, _inputs(mlp)[:1])
     assert isinstance(cut, torch.nn.Sequential) and len(cut) == 3
+    # In the model's eval mode, so that the fast MLP Jacobian recognises it.
+    assert not cut.training and _is_elementwise_mlp(cut)
     assert isinstance(layer_model(conv, "net.2", False, _inputs(conv)[:1]), LayerUnits)
     # Cut before the layer: the prefix leaves the layer out.
     assert len(layer_model(mlp, "2", True, _inputs(mlp)[:1])) == 2
