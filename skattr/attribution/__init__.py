@@ -153,8 +153,9 @@ def attribute(
     if not isinstance(batch_size, Integral) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
     batch_size = int(batch_size)
-    takes_layer = "layer" in inspect.signature(METHODS.get(method, object)).parameters
-    if isinstance(method, str) and takes_layer:
+    if isinstance(method, str) and method in METHODS and (
+        "layer" in inspect.signature(METHODS[method]).parameters
+    ):
         # Conductance's own layer is the one it flows through, not a layer target.
         method_params["layer"], layer = layer, None
     implementation = get_method(method, **method_params)
