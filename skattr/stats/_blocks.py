@@ -43,12 +43,16 @@ def blocks(estimator) -> dict[str, np.ndarray]:
             in latent_blocks(estimator.objectives_, n_latents).items()}
 
 
-def block_map(estimator, X, *, method: str = "inverted-gradient", **params) -> np.ndarray:
+def block_map(estimator, X, *, method: str = "inverted-gradient", normalize: bool = True,
+              **params) -> np.ndarray:
     """Block-level attribution map ``(n_blocks, n_features)`` of a fitted ``xCEBRAAttributor``.
 
     Entry ``(b, i)`` is ``mean_t ||A_t[rows of block b, i]||_2``, the mean over the samples of
     ``X`` of the norm of block ``b``'s rows of the per-sample map ``A_t`` (by default the
-    inverted gradient). Rows follow :func:`blocks`.
+    inverted gradient), divided by its mean over the features (``normalize=True``). A block is
+    identified only up to an invertible linear map, so its scale is arbitrary and differs from
+    fit to fit; divided by its mean, a block's map says how the block's attribution is shared
+    among the features, which compares across fits. Rows follow :func:`blocks`.
 
     Parameters
     ----------
@@ -57,6 +61,8 @@ def block_map(estimator, X, *, method: str = "inverted-gradient", **params) -> n
     X : array-like of shape (n_samples, n_features)
     method : str, default="inverted-gradient"
         Any method of :data:`skattr.attribution.METHODS`.
+    normalize : bool, default=True
+        Divide each block's row by its mean over the features.
     **params
         Passed to :meth:`xCEBRAAttributor.attribute` (e.g. ``rcond``, ``lag_reduction``).
 
@@ -82,7 +88,15 @@ def block_map(estimator, X, *, method: str = "inverted-gradient", **params) -> n
                                            return_per_sample=True, **params)
         for row, block in enumerate(latents):
             total[row] += np.linalg.norm(per_sample[:, block], axis=1).sum(0)
-    return total / len(inputs)
+    total /= len(inputs)
+    return normalized(total) if normalize else total
 
 
-__all__ = ["block_map", "blocks"]
+def normalized(maps: np.ndarray) -> np.ndarray:
+    """Each row of ``maps`` (``(..., rows, N)``) divided by its mean over the last axis (a row
+    of zeros stays zero)."""
+    scale = maps.mean(-1, keepdims=True)
+    return np.divide(maps, scale, out=np.zeros_like(maps), where=scale > 0)
+
+
+__all__ = ["block_map", "blocks", "normalized"]

@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from ._blocks import normalized
 from ._refits import run_refits, threads_per_fit
 from ._surrogates import SURROGATES, Surrogate, draw_surrogates
 
@@ -55,13 +56,15 @@ class NullResult:
     tested_block : str
         The block the null is built for (``"behavior"`` or ``"time"``).
     observed_block, null_block : ndarray of shape (n_blocks, N), (n_surrogates, n_blocks, N)
-        Block-level maps of the fit on the data and of each surrogate fit.
+        Block-level maps (:func:`skattr.stats.block_map`, each block over its mean across
+        features) of the fit on the data and of each surrogate fit.
     p_block, q_block : ndarray of shape (n_blocks, N)
         Per-entry empirical p-values (with the +1 correction) and their Benjamini-Hochberg
         adjustment over the entries of each block (row).
     observed_rows, null_rows, p_rows, q_rows : ndarray
-        The same at the level of single latents (rows ``(K, N)``, BH over each block's
-        entries). Rows of a block may mix from fit to fit; prefer the block level.
+        The same at the level of single latents (rows ``(K, N)`` of ``attribution_map_``, each
+        over its mean across features; BH over each block's entries). Rows of a block may mix
+        from fit to fit; prefer the block level.
     surrogates : list of Surrogate
         The draws (offsets, block orders) the null was made from.
     seeds : ndarray of shape (n_surrogates + 1,)
@@ -233,9 +236,11 @@ def attribution_null(
     observed, nulls = refits[0], refits[1:]
     names = list(observed.blocks)
     null_block = np.stack([refit.block_map for refit in nulls])
-    null_rows = np.stack([refit.row_map for refit in nulls])
+    # Rows compared as the blocks are, each over its mean: a latent's scale is as arbitrary.
+    observed_rows = normalized(observed.row_map)
+    null_rows = normalized(np.stack([refit.row_map for refit in nulls]))
     p_block = empirical_p_values(observed.block_map, null_block)
-    p_rows = empirical_p_values(observed.row_map, null_rows)
+    p_rows = empirical_p_values(observed_rows, null_rows)
     q_rows = np.empty_like(p_rows)
     for latents in observed.blocks.values():
         q_rows[latents] = benjamini_hochberg(p_rows[latents])
@@ -244,7 +249,7 @@ def attribution_null(
         tested_block=null,
         observed_block=observed.block_map, null_block=null_block, p_block=p_block,
         q_block=np.stack([benjamini_hochberg(row) for row in p_block]),
-        observed_rows=observed.row_map, null_rows=null_rows, p_rows=p_rows, q_rows=q_rows,
+        observed_rows=observed_rows, null_rows=null_rows, p_rows=p_rows, q_rows=q_rows,
         surrogates=draws, seeds=seeds,
     )
 

@@ -26,8 +26,8 @@ from ._surrogates import Surrogate
 
 @dataclass
 class Refit:
-    """What one refit gives: the block-level and row-level maps on its training data, and the
-    latents of each block of the fitted model."""
+    """What one refit gives: the (normalised) block-level map and the row-level map
+    (``attribution_map_``) on its training data, and the latents of each block of the model."""
 
     block_map: np.ndarray
     row_map: np.ndarray

@@ -30,7 +30,10 @@ def test_block_map_is_the_mean_norm_of_each_blocks_rows(model, synthetic):
     per_sample = model.attribute(X, return_per_sample=True)  # (T, K, N), signed
     expected = np.stack([np.linalg.norm(per_sample[:, rows], axis=1).mean(0)
                          for rows in ([0, 1], [2, 3])])
-    np.testing.assert_allclose(block_map(model, X), expected, rtol=1e-10)
+    np.testing.assert_allclose(block_map(model, X, normalize=False), expected, rtol=1e-10)
+    # Normalised: each block's row over its mean, so that the arbitrary scale of a block drops.
+    np.testing.assert_allclose(block_map(model, X), expected / expected.mean(1, keepdims=True),
+                               rtol=1e-10)
 
 
 class _Rotated(torch.nn.Module):
