@@ -42,6 +42,7 @@ from ._core import (
     jacobian,
     model_device_dtype,
     model_inputs,
+    reduce_over_samples,
 )
 from ._layers import LayerUnits, layer_model
 from .conductance import NeuronConductance
@@ -159,31 +160,27 @@ def attribute(
         # Conductance's own layer is the one it flows through, not a layer target.
         method_params["layer"], layer = layer, None
     implementation = get_method(method, **method_params)
-    accumulator = StreamingReduction(reduction or implementation.default_reduction)
+    reduction = reduction or implementation.default_reduction
+    StreamingReduction(reduction)  # checks the name before any work
     device, dtype = model_device_dtype(model)
     inputs = model_inputs(model, X, device, dtype)
     if inputs.shape[0] == 0:
         raise ValueError("X must contain at least one sample; got 0.")
     target = _check_target(target, implementation, inputs.shape[0], device, dtype)
-    per_sample = []
     with eval_mode(model):
         if layer is not None:
             model = layer_model(model, layer, attribute_to_layer_input, inputs[:1])
         elif attribute_to_layer_input:
             raise ValueError("attribute_to_layer_input=True needs a layer; got layer=None.")
         implementation.prepare(model, inputs, target)
-        for start in range(0, inputs.shape[0], batch_size):
-            batch = slice(start, start + batch_size)
-            maps = implementation.attribute_batch(
-                model, inputs[batch], lag_reduction, None if target is None else target[batch]
+        batches = (
+            implementation.attribute_batch(
+                model, inputs[start : start + batch_size], lag_reduction,
+                None if target is None else target[start : start + batch_size],
             )
-            if return_per_sample:
-                per_sample.append(maps.detach().to("cpu", torch.float64))
-            else:
-                accumulator.update(maps.detach())
-    if return_per_sample:
-        return torch.cat(per_sample).numpy()
-    return accumulator.result().to("cpu", torch.float64).numpy()
+            for start in range(0, inputs.shape[0], batch_size)
+        )
+        return reduce_over_samples(batches, reduction, return_per_sample)
 
 
 def _check_target(target, implementation, n_samples, device, dtype) -> torch.Tensor | None:

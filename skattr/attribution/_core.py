@@ -3,7 +3,7 @@ backward pass, lag reduction for windowed encoders, and streaming reductions ove
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -245,6 +245,23 @@ class StreamingReduction:
         if self.reduction in ("mean_abs", "mean"):
             return self.total / self.count
         return self.total
+
+
+def reduce_over_samples(
+    batches: Iterable[torch.Tensor], reduction: str, return_per_sample: bool
+) -> np.ndarray:
+    """The per-sample maps of ``batches`` (each ``(B, ...)``) reduced over samples as they
+    come, or all of them stacked with ``return_per_sample``; in float64 on the CPU."""
+    accumulator = StreamingReduction(reduction)
+    per_sample = []
+    for maps in batches:
+        if return_per_sample:
+            per_sample.append(maps.detach().to("cpu", torch.float64))
+        else:
+            accumulator.update(maps.detach())
+    if return_per_sample:
+        return torch.cat(per_sample).numpy()
+    return accumulator.result().to("cpu", torch.float64).numpy()
 
 
 @contextmanager

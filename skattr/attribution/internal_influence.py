@@ -18,6 +18,7 @@ from ._core import (
     model_inputs,
     output_gradients,
     reduce_lags,
+    reduce_over_samples,
 )
 from ._layers import replace_layer, resolve_layer
 from ._paths import check_path, quadrature
@@ -201,18 +202,15 @@ def internal_influence(
     if how == "integrated-gradients":
         check_path(n_steps, rule)
     layer = resolve_layer(model, layer)
-    accumulator = StreamingReduction(reduction)
+    StreamingReduction(reduction)  # checks the name before any work
     device, dtype = model_device_dtype(model)
     inputs = model_inputs(model, X, device, dtype)
     if inputs.shape[0] == 0:
         raise ValueError("X must contain at least one sample; got 0.")
-    per_sample = []
-    with eval_mode(model):
-        with torch.no_grad():
-            n_latents = check_outputs(model(inputs[:1])).shape[1]
-        matrix = _qoi_matrix(qoi, n_latents, device, dtype)
+
+    def batches(qoi_matrix):
         for start in range(0, inputs.shape[0], int(batch_size)):
-            maps = influence_batch(model, inputs[start : start + batch_size], layer, matrix,
+            maps = influence_batch(model, inputs[start : start + batch_size], layer, qoi_matrix,
                                    how, baselines, n_steps, rule)
             if maps.dim() == 4:  # a convolution's (B, Q, C, L'): reduce its time positions
                 maps = reduce_lags(maps, lag_reduction)
@@ -221,13 +219,13 @@ def internal_influence(
                     "layer must output (batch, units) or, for a convolution, (batch, channels, "
                     f"time); got {maps.dim() - 1}-D outputs."
                 )
-            if return_per_sample:
-                per_sample.append(maps.detach().to("cpu", torch.float64))
-            else:
-                accumulator.update(maps.detach())
-    if return_per_sample:
-        return torch.cat(per_sample).numpy()
-    return accumulator.result().to("cpu", torch.float64).numpy()
+            yield maps
+
+    with eval_mode(model):
+        with torch.no_grad():
+            n_latents = check_outputs(model(inputs[:1])).shape[1]
+        matrix = _qoi_matrix(qoi, n_latents, device, dtype)
+        return reduce_over_samples(batches(matrix), reduction, return_per_sample)
 
 
 __all__ = ["INFLUENCES", "influence_batch", "internal_influence"]
