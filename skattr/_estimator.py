@@ -106,9 +106,9 @@ def _check_labels_vary(y: np.ndarray) -> None:
         )
 
 
-def _check_discrete_labels(y: np.ndarray) -> None:
-    """Discrete labels: a value held by one sample only has itself as its positive."""
-    index = LabelIndex(y, nearest=False)
+def _check_discrete_labels(index: LabelIndex) -> None:
+    """Discrete labels (their ``index``): a value held by one sample only has itself as its
+    positive."""
     once = index.values[index.counts == 1]
     if len(once):
         shown = ", ".join(
@@ -137,18 +137,19 @@ def _warn_integer_labels(behavior_distribution: str) -> None:
     )
 
 
-def _behavior_r2(block: np.ndarray, y: np.ndarray, discrete: bool) -> float:
-    """R² of a linear read-out of ``y`` from the behaviour block; for a discrete ``y``, of its
-    one-hot encoding, averaged over values (as sklearn's multi-output ``score``).
+def _behavior_r2(block: np.ndarray, y: np.ndarray, discrete: LabelIndex | None) -> float:
+    """R² of a linear read-out of ``y`` from the behaviour block; for a discrete ``y`` (given
+    its ``LabelIndex``), of its one-hot encoding, averaged over values (as sklearn's
+    multi-output ``score``).
 
     The one-hot read-out is computed from per-value sums of the block, never forming the
     ``(T, n_values)`` indicator matrix: with ``Z`` the centred block and ``g_u`` the sum of
     ``Z`` over the ``n_u`` samples of value ``u``, ``R²_u = g_u^T (Z^T Z)^-1 g_u /
     (n_u - n_u^2 / T)``.
     """
-    if not discrete:
+    if discrete is None:
         return float(LinearRegression().fit(block, y).score(block, y))
-    codes = LabelIndex(y, nearest=False).value_of_sample
+    codes = discrete.value_of_sample
     centred = block - block.mean(0)
     sums = np.stack([np.bincount(codes, weights=column) for column in centred.T], axis=1)
     counts = np.bincount(codes)
@@ -523,13 +524,16 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             raise ValueError("n_behavior_latents + n_time_latents must be at least 1; got 0.")
         if y is not None and self.n_behavior_latents == 0:
             raise ValueError("y was given but n_behavior_latents=0: the behaviour block is empty.")
+        # Discrete labels are indexed once, for the checks, the sampler and behavior_r2_.
+        discrete = (LabelIndex(y, nearest=False)
+                    if y is not None and self.behavior_distribution == "discrete" else None)
         label_scaling = None
         if y is not None and self.objective == "supervised":
             label_scaling = _label_scaling(y, self.n_behavior_latents)
         elif y is not None:
             _check_labels_vary(y)
-            if self.behavior_distribution == "discrete":
-                _check_discrete_labels(y)
+            if discrete is not None:
+                _check_discrete_labels(discrete)
             elif integer_y:
                 _warn_integer_labels(self.behavior_distribution)
         spec = {"encoder": self.encoder, "n_features": X.shape[1], "n_latents": n_latents,
@@ -566,7 +570,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         sampler = ContrastiveSampler(
             n_samples, time_offset, y if self.objective == "contrastive" else None,
             self.behavior_distribution, self.delta, np.random.default_rng(seed),
-            time_delta=time_delta,
+            time_delta=time_delta, index=discrete,
             # With an accelerator the host's cores are free for the prefetching thread.
             workers=1 if device.type == "cpu" else -1,
         )
@@ -615,9 +619,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         self.embedding_names_ = _embedding_names(objectives, n_latents)
         if y is not None:
             block = self._embed(X)[:, : self.n_behavior_latents]
-            self.behavior_r2_ = _behavior_r2(
-                block, y, discrete=self.behavior_distribution == "discrete"
-            )
+            self.behavior_r2_ = _behavior_r2(block, y, discrete)
         self.attribution_map_ = self._attribute(X, "inverted-gradient")
         return self
 

@@ -117,6 +117,9 @@ class ContrastiveSampler:
     workers : int, default=1
         Threads of the k-d tree query (``-1``: all cores); more than one only where the host
         has cores that the training computation does not use.
+    index : LabelIndex, default=None
+        The :class:`LabelIndex` of ``labels`` if the caller has built it already (with the
+        k-d tree that a continuous ``distribution`` needs); unused without ``labels``.
 
     Examples
     --------
@@ -138,6 +141,7 @@ class ContrastiveSampler:
         rng: np.random.Generator,
         time_delta: int = 1,
         workers: int = 1,
+        index: LabelIndex | None = None,
     ) -> None:
         if distribution not in BEHAVIOR_DISTRIBUTIONS:
             raise ValueError(
@@ -152,8 +156,11 @@ class ContrastiveSampler:
         self.rng = rng
         self.labels = labels
         self.workers = workers
-        self.index = (None if labels is None
-                      else LabelIndex(labels, nearest=distribution != "discrete"))
+        if labels is None:
+            index = None
+        elif index is None:
+            index = LabelIndex(labels, nearest=distribution != "discrete")
+        self.index = index
 
     def sample(self, batch_size: int) -> Batch:
         """Draw ``batch_size`` references, negatives and positives."""
