@@ -52,12 +52,15 @@ def jacobian_penalty(
     >>> abs(sum(est) / len(est) - 7.0) < 0.3
     True
     """
-    multiplicity = torch.zeros(outputs.shape[1], dtype=outputs.dtype, device=outputs.device)
+    # Counted on the host: a boolean mask of a device tensor would sync with it every step.
+    multiplicity = [0] * outputs.shape[1]
     for output_slice in output_slices:
-        multiplicity[output_slice] += 1
-    held = multiplicity > 0
+        for i in range(outputs.shape[1])[output_slice]:
+            multiplicity[i] += 1
+    held = [i for i, count in enumerate(multiplicity) if count]
     block = outputs[:, held]
-    scale = (multiplicity[held] * block.shape[1]).sqrt()
+    scale = torch.tensor([multiplicity[i] * len(held) for i in held], dtype=outputs.dtype,
+                         device=outputs.device).sqrt()
     batch, width = block.shape
     total = block.new_zeros(())
     for _ in range(n_projections):

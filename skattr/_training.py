@@ -181,10 +181,10 @@ def _batch_indices(batch, objectives, pin: bool) -> torch.Tensor:
 def _embed_batch(encoder, inputs, indices, size: int, reference_grad: bool):
     """Embed a batch: ``(reference inputs, reference embedding, embedding of the others)``.
 
-    ``indices`` (from :func:`_batch_indices`, on any device) start with the ``size`` references;
-    the others are the negatives, then the positives. The references get a forward pass of
-    their own: the regulariser's double backward then runs through the B references only, not
-    through all ``(2 + n_objectives) B`` samples.
+    ``indices`` (from :func:`_batch_indices`, on the device of ``inputs``) start with the
+    ``size`` references; the others are the negatives, then the positives. The references get
+    a forward pass of their own: the regulariser's double backward then runs through the B
+    references only, not through all ``(2 + n_objectives) B`` samples.
     """
     references = inputs[indices[:size]]
     if reference_grad:
