@@ -1,9 +1,9 @@
 """skattr: identifiable time-series attribution (xCEBRA) for scikit-learn and PyTorch."""
 
-from . import attribution, datasets, metrics, plotting, stats
+from . import attribution, callbacks, datasets, metrics, plotting, stats
 from ._estimator import xCEBRAAttributor
 from ._version import __version__
 
 __all__ = [
-    "xCEBRAAttributor", "attribution", "datasets", "metrics", "plotting", "stats", "__version__",
+    "xCEBRAAttributor", "attribution", "callbacks", "datasets", "metrics", "plotting", "stats", "__version__",
 ]

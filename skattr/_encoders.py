@@ -8,6 +8,7 @@ attribution methods in :mod:`skattr.attribution` work on it and on any user modu
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -144,12 +145,18 @@ def build_encoder(
     return module
 
 
-def time_windows(data: torch.Tensor, receptive_field: int) -> torch.Tensor:
+def time_windows(
+    data: torch.Tensor, receptive_field: int, bounds: np.ndarray | None = None
+) -> torch.Tensor:
     """The encoder inputs for every time step of ``data`` (T, N), as a view without copies.
 
     Returns ``data`` itself for ``receptive_field == 1``; otherwise a ``(T, N, L)`` view whose row
     ``t`` is the window ``t - L//2 .. t + L - 1 - L//2``, the series being extended at both ends by
     repeating its first and last sample, so that every time step has an embedding.
+
+    With ``bounds`` (trials, from :func:`skattr._sampling.trial_bounds`), each trial is
+    extended at its own ends, so that no window holds samples of another trial; the windows
+    of several trials are then a copy, ``T x N x L`` values.
 
     Examples
     --------
@@ -157,9 +164,14 @@ def time_windows(data: torch.Tensor, receptive_field: int) -> torch.Tensor:
     >>> windows = time_windows(torch.arange(4.0)[:, None], 3)
     >>> windows[:, 0].tolist()
     [[0.0, 0.0, 1.0], [0.0, 1.0, 2.0], [1.0, 2.0, 3.0], [2.0, 3.0, 3.0]]
+    >>> time_windows(torch.arange(4.0)[:, None], 3, np.array([0, 2, 4]))[:, 0].tolist()
+    [[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [2.0, 2.0, 3.0], [2.0, 3.0, 3.0]]
     """
     if receptive_field == 1:
         return data
+    if bounds is not None and len(bounds) > 2:
+        return torch.cat([time_windows(data[start:stop], receptive_field)
+                          for start, stop in zip(bounds[:-1], bounds[1:], strict=False)])
     left = receptive_field // 2
     right = receptive_field - 1 - left
     padded = torch.cat([data[:1].expand(left, -1), data, data[-1:].expand(right, -1)])

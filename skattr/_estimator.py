@@ -10,15 +10,18 @@ from __future__ import annotations
 import copy
 import os
 import re
+import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
 from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import (
@@ -33,7 +36,7 @@ from ._device import resolve_device
 from ._encoders import ENCODERS, build_encoder, receptive_field, time_windows
 from ._losses import SIMILARITIES
 from ._regularizers import regularizer_weight
-from ._sampling import BEHAVIOR_DISTRIBUTIONS, ContrastiveSampler, LabelIndex
+from ._sampling import BEHAVIOR_DISTRIBUTIONS, ContrastiveSampler, LabelIndex, trial_bounds
 from ._time_scale import auto_time_offset
 from ._training import (
     Objective,
@@ -44,6 +47,7 @@ from ._training import (
     train,
 )
 from ._version import __version__
+from .callbacks import Callback, ProgressBar
 from .metrics import attribution_auc
 
 # Samples per forward pass in transform: bounds memory, large enough to keep a GPU busy.
@@ -182,8 +186,87 @@ def _standardised_labels(y, label_scaling, device) -> torch.Tensor | None:
     return torch.tensor((y - mean) / scale, dtype=torch.float32, device=device)
 
 
+def _refuse_dropped_ground_truth(caller) -> None:
+    """Raise if ``caller`` (a frame) is a :class:`~sklearn.pipeline.Pipeline`'s ``score`` that
+    was given ``ground_truth`` and dropped it.
+
+    Without metadata routing, ``Pipeline.score`` silently forwards only ``sample_weight``
+    (scikit-learn 1.4 to at least 1.9): ``pipe.score(X, ground_truth=gt)`` would return the
+    label-free score in nats where the user asked for an AUC.
+    """
+    if caller.f_code.co_name != "score" or not isinstance(caller.f_locals.get("self"), Pipeline):
+        return
+    if "ground_truth" in (caller.f_locals.get("params") or {}):
+        raise ValueError(
+            "Pipeline.score(X, ground_truth=...) dropped ground_truth: scikit-learn forwards "
+            "it only with metadata routing. Turn it on, sklearn.set_config("
+            "enable_metadata_routing=True), and request it from the estimator, "
+            "pipe[-1].set_score_request(ground_truth=True); or score the map directly, "
+            "attribution_auc(ground_truth, pipe[-1].attribute(pipe[:-1].transform(X)))."
+        )
+
+
+@dataclass(frozen=True)
+class _FitInputs:
+    """What a fit knows before training, from which the fitted state is set (at the end, and
+    for each checkpoint)."""
+
+    X: np.ndarray
+    y: np.ndarray | None
+    bounds: np.ndarray | None
+    discrete: LabelIndex | None
+    spec: dict
+    device: torch.device
+    objectives: tuple[Objective, ...]
+    time_offset: int
+    time_delta: int
+    label_scaling: tuple[np.ndarray, np.ndarray] | None
+    previous_curve: dict[str, np.ndarray] | None
+
+
+def _trial_bounds(trials, n_samples: int) -> np.ndarray | None:
+    """The trials' bounds (see :func:`~skattr._sampling.trial_bounds`), or ``None``."""
+    if trials is None:
+        return None
+    with _naming_argument("trials", "an array (n_samples,) of trial ids"):
+        trials = check_array(trials, ensure_2d=False, dtype=None, input_name="trials",
+                             ensure_all_finite=False)
+    if trials.ndim != 1 or len(trials) != n_samples:
+        raise ValueError(
+            f"trials must hold one trial id per sample of X, shape ({n_samples},); got shape "
+            f"{trials.shape}."
+        )
+    return trial_bounds(trials)
+
+
+def _cut_bounds(bounds: np.ndarray | None, start: int, stop: int) -> np.ndarray | None:
+    """The trial bounds of the samples ``start:stop``, counted from ``start``."""
+    if bounds is None:
+        return None
+    inner = bounds[(bounds > start) & (bounds < stop)]
+    return np.concatenate([[0], inner - start, [stop - start]])
+
+
 def _describe(objectives: tuple[Objective, ...]) -> str:
     return ", ".join(f"{o.name} on dimensions {o.start}:{o.stop}" for o in objectives)
+
+
+class _BlockReadout(torch.nn.Module):
+    """``encoder``'s ``block`` of dimensions followed by a fitted sklearn linear ``readout``."""
+
+    def __init__(self, encoder: torch.nn.Module, block: slice, readout: LinearRegression):
+        super().__init__()
+        self.encoder = encoder
+        self.block = block
+        self.receptive_field = getattr(encoder, "receptive_field", 1)
+        parameter = next(encoder.parameters())
+        self.register_buffer("weight", torch.tensor(
+            readout.coef_.T, dtype=parameter.dtype, device=parameter.device))
+        self.register_buffer("bias", torch.tensor(
+            readout.intercept_, dtype=parameter.dtype, device=parameter.device))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.encoder(inputs)[:, self.block] @ self.weight + self.bias
 
 
 class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the method's name)
@@ -265,8 +348,26 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, sampling and projections through local generators (torch's global
         state is left alone). With an int, CPU results are reproducible.
+    optimizer : str or callable, default=None
+        The optimiser: ``None`` is Adam; a string names a class of :mod:`torch.optim`
+        (``"AdamW"``, ``"SGD"``, ...); a callable ``optimizer(parameters, lr=learning_rate,
+        **optimizer_params)`` returns a :class:`torch.optim.Optimizer` (a class, or a
+        ``functools.partial`` of one).
+    optimizer_params : dict, default=None
+        Keyword arguments of the optimiser besides the learning rate (e.g.
+        ``{"weight_decay": 1e-4}``).
+    validation_fraction : float, default=None
+        Hold out this fraction of the samples at the *end* of the series (contiguous, never
+        shuffled) and record the loss on them at every check: ``validation_loss_curve_``.
+        :class:`~skattr.callbacks.EarlyStopping` stops on it. The map and ``behavior_r2_``
+        are still computed on all of ``X``.
+    callbacks : list of Callback, default=None
+        :mod:`skattr.callbacks` objects whose hooks the training loop calls (early stopping,
+        checkpoints, your own). ``fit`` uses deep copies, kept as ``callbacks_``; the objects
+        passed in are not changed.
     verbose : bool, default=False
-        Show a progress bar with the loss.
+        Show a progress bar (:class:`~skattr.callbacks.ProgressBar`) with each objective's
+        loss and the regulariser apart.
     warm_start : bool, default=False
         Let ``fit`` continue training the fitted encoder for ``max_iter`` more steps instead of
         starting anew. The regulariser's schedule continues from the steps already taken
@@ -298,6 +399,12 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         of ``y``'s one-hot encoding, averaged over its values). The inverted gradient identifies the
         map only if the embedding holds the latents: a low value (below about 0.5) means the
         behaviour block did not learn ``y`` and its map rows should not be trusted.
+    validation_loss_curve_ : ndarray of shape (n_checks, 2)
+        With ``validation_fraction``: ``(step, loss)`` at each check of this fit, the loss
+        being the mean of the objectives' losses on fixed batches of the held-out samples.
+    callbacks_ : list of Callback
+        The callbacks of the last fit, in their state after it (with ``verbose``, the
+        progress bar first).
     objectives_ : tuple of Objective
         The objectives trained, each with the embedding dimensions ``start:stop`` it spans:
         ``behavior`` on the behaviour block, ``time`` on the whole embedding.
@@ -354,6 +461,10 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "device": [str],  # "auto", "cpu", "cuda" or "cuda:N": checked by resolve_device in fit
         "random_state": ["random_state"],
+        "optimizer": [str, callable, None],
+        "optimizer_params": [dict, None],
+        "validation_fraction": [Interval(RealNotInt, 0, 1, closed="neither"), None],
+        "callbacks": [list, None],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
     }
@@ -381,6 +492,10 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         learning_rate: float = 1e-3,
         device: str = "auto",
         random_state=None,
+        optimizer: str | Callable | None = None,
+        optimizer_params: dict | None = None,
+        validation_fraction: float | None = None,
+        callbacks: list | None = None,
         verbose: bool = False,
         warm_start: bool = False,
     ) -> None:
@@ -404,6 +519,10 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         self.learning_rate = learning_rate
         self.device = device
         self.random_state = random_state
+        self.optimizer = optimizer
+        self.optimizer_params = optimizer_params
+        self.validation_fraction = validation_fraction
+        self.callbacks = callbacks
         self.verbose = verbose
         self.warm_start = warm_start
 
@@ -467,9 +586,10 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         return (behavior, time) if self.n_time_latents > 0 else (behavior,)
 
     def _module_and_inputs(
-        self, X: np.ndarray, dtype: torch.dtype | None = None
+        self, X: np.ndarray, dtype: torch.dtype | None = None, bounds: np.ndarray | None = None
     ) -> tuple[torch.nn.Module, torch.Tensor]:
-        """The encoder and its inputs for ``X``, both in ``dtype`` (default: ``X``'s precision).
+        """The encoder and its inputs for ``X``, both in ``dtype`` (default: ``X``'s precision);
+        windows stay within the trials of ``bounds``.
 
         Training runs in float32; float64 data are embedded by a float64 copy of the encoder, so
         that embeddings do not depend on how samples are batched or ordered.
@@ -479,12 +599,12 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         module = self.module_ if dtype == torch.float32 else copy.deepcopy(self.module_).to(dtype)
         # torch.tensor copies, which also accepts read-only (memory-mapped) arrays.
         data = torch.tensor(X, dtype=dtype, device=self.device_)
-        return module, time_windows(data, module.receptive_field)
+        return module, time_windows(data, module.receptive_field, bounds)
 
     # ------------------------------------------------------------------ fit
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, trials=None):
         """Train the encoder on ``X`` (and the behaviour ``y``) and compute the attribution map.
 
         Parameters
@@ -494,6 +614,12 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         y : array-like of shape (n_samples,) or (n_samples, n_labels), default=None
             Continuous behaviour. Without it only the time-contrastive objective is trained, on
             the whole embedding.
+        trials : array-like of shape (n_samples,), default=None
+            For data recorded as trials or sessions: each sample's trial id (a trial is a run
+            of consecutive rows with the same id). No time positive, ``time_delta`` label
+            change or ``"conv"`` window crosses from one trial into another. Routed as
+            metadata (``set_fit_request(trials=True)``), so that ``GroupKFold`` splits by the
+            same ids in ``GridSearchCV``.
 
         Returns
         -------
@@ -501,7 +627,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         """
         warm = self.warm_start and hasattr(self, "module_")
         try:
-            return self._fit(X, y, warm)
+            return self._fit(X, y, trials, warm)
         except TrainingDivergedError as error:
             if warm:
                 error.add_note("The estimator keeps the weights it had before this fit.")
@@ -510,15 +636,20 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
                 self._forget_fit()
             raise
 
-    def _fit(self, X, y, warm: bool):
+    def fit_transform(self, X, y=None, trials=None):
+        """:meth:`fit`, then :meth:`transform` of ``X`` with the same ``trials``."""
+        return self.fit(X, y, trials=trials).transform(X, trials=trials)
+
+    def _fit(self, X, y, trials, warm: bool):
         integer_y = y is not None and np.asarray(y).dtype.kind in "iub"
         X, y = self._validate_X(X, reset=not warm, y=y)
-        n_samples = X.shape[0]
-        time_offset = (auto_time_offset(X) if self.time_offset == "auto"
+        bounds = _trial_bounds(trials, len(X))
+        n_train = len(X) - self._n_validation(len(X))
+        time_offset = (auto_time_offset(X[:n_train]) if self.time_offset == "auto"
                        else self.time_offset)
-        self._check_n_samples(n_samples, time_offset)
+        self._check_n_samples(n_train, time_offset)
         time_delta = time_offset if self.time_delta == "auto" else self.time_delta
-        _check_lag(n_samples, "time_delta", time_delta)
+        _check_lag(n_train, "time_delta", time_delta)
         n_latents = self.n_behavior_latents + self.n_time_latents
         if n_latents == 0:
             raise ValueError("n_behavior_latents + n_time_latents must be at least 1; got 0.")
@@ -567,10 +698,15 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         # A warm start draws batches and projections that differ from the first fit's.
         seed = (seed + first_step) % np.iinfo(np.int32).max
         projection_generator = torch.Generator(device=device).manual_seed(seed + 1)
+        train_bounds = _cut_bounds(bounds, 0, n_train)
+        train_labels = None
+        if y is not None and self.objective == "contrastive":
+            train_labels = y[:n_train]
         sampler = ContrastiveSampler(
-            n_samples, time_offset, y if self.objective == "contrastive" else None,
+            n_train, time_offset, train_labels,
             self.behavior_distribution, self.delta, np.random.default_rng(seed),
-            time_delta=time_delta, index=discrete,
+            time_delta=time_delta, bounds=train_bounds,
+            index=discrete if n_train == len(X) else None,
             # With an accelerator the host's cores are free for the prefetching thread.
             workers=1 if device.type == "cpu" else -1,
         )
@@ -584,7 +720,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             ).to(device)
         config = TrainingConfig(
             max_iter=self.max_iter,
-            batch_size=min(self.batch_size, n_samples - time_offset),
+            batch_size=min(self.batch_size, n_train - time_offset),
             learning_rate=self.learning_rate,
             similarity=self.similarity,
             temperature=self.temperature,
@@ -592,36 +728,149 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             regularizer_start=start,
             regularizer_full=full,
             n_projections=self.n_projections,
-            verbose=self.verbose,
             first_step=first_step,
             prefetch=device.type != "cpu",
         )
         data = torch.tensor(X, dtype=torch.float32, device=device)
-        result = train(
-            module, time_windows(data, module.receptive_field), sampler, objectives, config,
-            projection_generator, _standardised_labels(y, label_scaling, device),
+        windows = time_windows(data, module.receptive_field, bounds)
+        targets = _standardised_labels(y, label_scaling, device)
+        fitted = _FitInputs(
+            X=X, y=y, bounds=bounds, discrete=discrete, spec=spec, device=device,
+            objectives=objectives, time_offset=time_offset, time_delta=time_delta,
+            label_scaling=label_scaling,
+            previous_curve=self.loss_curve_ if warm else None,
         )
-        if warm:
-            result.loss_curve = {
-                name: np.concatenate([self.loss_curve_[name], curve])
-                for name, curve in result.loss_curve.items()
-            }
-        self.module_ = module
-        self.device_ = device
-        self._encoder_spec = spec
-        self.loss_curve_ = result.loss_curve
-        self.n_iter_ = first_step + result.n_iter
-        self.objectives_ = objectives
-        self.time_offset_ = time_offset
-        self.time_delta_ = time_delta
-        if label_scaling is not None:
-            self.label_mean_, self.label_scale_ = label_scaling
-        self.embedding_names_ = _embedding_names(objectives, n_latents)
-        if y is not None:
-            block = self._embed(X)[:, : self.n_behavior_latents]
-            self.behavior_r2_ = _behavior_r2(block, y, discrete)
-        self.attribution_map_ = self._attribute(X, "inverted-gradient")
+        self.callbacks_ = self._training_callbacks()
+        result = train(
+            module, windows[:n_train], sampler, objectives, config, projection_generator,
+            None if targets is None else targets[:n_train],
+            optimizer=self._build_optimizer(module),
+            callbacks=self.callbacks_,
+            validate=self._validation_loss(module, windows, y, targets, n_train, fitted),
+            snapshot=lambda context: self._snapshot(fitted, context),
+        )
+        self._set_fitted(fitted, module, result.loss_curve, first_step + result.n_iter)
+        if result.validation_curve is not None:
+            self.validation_loss_curve_ = result.validation_curve
         return self
+
+    def _n_validation(self, n_samples: int) -> int:
+        """Samples held out at the end of the series (``validation_fraction``)."""
+        if self.validation_fraction is None:
+            return 0
+        n_validation = int(round(self.validation_fraction * n_samples))
+        if n_validation < 2 or n_samples - n_validation < 2:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} of {n_samples} samples "
+                f"holds out {n_validation}: both parts need at least 2 samples (and more than "
+                "time_offset); use a larger fraction or more data."
+            )
+        return n_validation
+
+    def _validation_loss(self, module, windows, y, targets, n_train: int, fitted: _FitInputs):
+        """``validate()``: the mean objective loss on fixed batches of the held-out tail, or
+        ``None`` without ``validation_fraction``."""
+        n_validation = len(windows) - n_train
+        if n_validation == 0:
+            return None
+        _check_lag(n_validation, "time_offset (on the validation_fraction held out)",
+                   fitted.time_offset)
+        labels = y[n_train:] if y is not None and self.objective == "contrastive" else None
+        index = None
+        if labels is not None:
+            index = LabelIndex(labels, nearest=self.behavior_distribution != "discrete")
+        inputs = windows[n_train:]
+        bounds = _cut_bounds(fitted.bounds, n_train, len(windows))
+        batch_size = min(_SCORE_BATCH_SIZE, n_validation - fitted.time_offset)
+        time_delta = min(fitted.time_delta, n_validation - 1)
+
+        def validate() -> float:
+            # The same batches at every check, so that the losses compare.
+            sampler = ContrastiveSampler(
+                n_validation, fitted.time_offset, labels, self.behavior_distribution,
+                self.delta, np.random.default_rng(0), time_delta=time_delta, index=index,
+                bounds=bounds,
+            )
+            return float(np.mean(mean_objective_losses(
+                module, inputs, sampler, list(fitted.objectives), self.similarity,
+                self.temperature, batch_size, _SCORE_BATCHES,
+                None if targets is None else targets[n_train:],
+            )))
+
+        return validate
+
+    def _training_callbacks(self) -> list:
+        """Deep copies of ``callbacks``, with a progress bar first when ``verbose``."""
+        callbacks = copy.deepcopy(list(self.callbacks or []))
+        for callback in callbacks:
+            if not isinstance(callback, Callback):
+                raise TypeError(
+                    "callbacks must be a list of skattr.callbacks.Callback instances; got "
+                    f"{type(callback).__name__}."
+                )
+        if self.verbose and not any(isinstance(c, ProgressBar) for c in callbacks):
+            callbacks.insert(0, ProgressBar())
+        return callbacks
+
+    def _build_optimizer(self, module: torch.nn.Module) -> torch.optim.Optimizer:
+        """``optimizer`` (a :mod:`torch.optim` class name or a factory) on ``module``."""
+        factory = self.optimizer
+        if factory is None:
+            factory = torch.optim.Adam
+        elif isinstance(factory, str):
+            factory = getattr(torch.optim, factory, None)
+            if not (isinstance(factory, type) and issubclass(factory, torch.optim.Optimizer)):
+                names = sorted(name for name, value in vars(torch.optim).items()
+                               if isinstance(value, type)
+                               and issubclass(value, torch.optim.Optimizer)
+                               and value is not torch.optim.Optimizer)
+                raise ValueError(
+                    f"optimizer={self.optimizer!r} is not an optimiser of torch.optim; "
+                    f"expected one of {names}, or a callable."
+                )
+        optimizer = factory(module.parameters(), lr=self.learning_rate,
+                            **(self.optimizer_params or {}))
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(
+                "optimizer must return a torch.optim.Optimizer when called as optimizer("
+                f"parameters, lr=..., **optimizer_params); got {type(optimizer).__name__}."
+            )
+        return optimizer
+
+    def _set_fitted(self, fitted: _FitInputs, module: torch.nn.Module,
+                    loss_curve: dict[str, np.ndarray], n_iter: int) -> None:
+        """Set every fitted attribute (the one place that does), from the fit's inputs and
+        the trained ``module`` (in eval mode)."""
+        if fitted.previous_curve is not None:
+            loss_curve = {name: np.concatenate([fitted.previous_curve[name], curve])
+                          for name, curve in loss_curve.items()}
+        self.module_ = module
+        self.device_ = fitted.device
+        self._encoder_spec = fitted.spec
+        self.loss_curve_ = loss_curve
+        self.n_iter_ = n_iter
+        self.objectives_ = fitted.objectives
+        self.time_offset_ = fitted.time_offset
+        self.time_delta_ = fitted.time_delta
+        if fitted.label_scaling is not None:
+            self.label_mean_, self.label_scale_ = fitted.label_scaling
+        self.embedding_names_ = _embedding_names(fitted.objectives, fitted.spec["n_latents"])
+        if fitted.y is not None:
+            block = self._embed(fitted.X, fitted.bounds)[:, : self.n_behavior_latents]
+            self.behavior_r2_ = _behavior_r2(block, fitted.y, fitted.discrete)
+        self.attribution_map_ = self._attribute(fitted.X, "inverted-gradient",
+                                                bounds=fitted.bounds)
+
+    def _snapshot(self, fitted: _FitInputs, context) -> xCEBRAAttributor:
+        """A fitted copy of this estimator at the current step of training (checkpoints)."""
+        snapshot = clone(self)
+        for name in ("n_features_in_", "feature_names_in_"):  # set by validate_data in fit
+            if hasattr(self, name):
+                setattr(snapshot, name, getattr(self, name))
+        module = copy.deepcopy(context.module).eval()
+        snapshot._set_fitted(fitted, module, context.loss_curve(),
+                             context.first_step + context.step)
+        return snapshot
 
     def _check_warm_start(self, spec: dict, objectives: tuple[Objective, ...]) -> None:
         """A warm start continues the same encoder on the same objectives."""
@@ -650,18 +899,19 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
 
     # ------------------------------------------------------------------ use
 
-    def transform(self, X):
+    def transform(self, X, trials=None):
         """Embed ``X``: ``(n_samples, n_latents)``, behaviour block then time block.
 
-        Computed in batches without gradients; returned in ``X``'s floating dtype.
+        Computed in batches without gradients; returned in ``X``'s floating dtype. With
+        ``trials`` (as in :meth:`fit`), no ``"conv"`` window crosses a trial boundary.
         """
         check_is_fitted(self)
         X, _ = self._validate_X(X, reset=False)
-        return self._embed(X)
+        return self._embed(X, _trial_bounds(trials, len(X)))
 
-    def _embed(self, X: np.ndarray) -> np.ndarray:
+    def _embed(self, X: np.ndarray, bounds: np.ndarray | None = None) -> np.ndarray:
         """:meth:`transform` on validated ``X``."""
-        module, inputs = self._module_and_inputs(X)
+        module, inputs = self._module_and_inputs(X, bounds=bounds)
         with torch.no_grad():
             embedding = torch.cat([
                 module(inputs[start : start + _TRANSFORM_BATCH])
@@ -670,7 +920,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         return embedding.cpu().numpy().astype(X.dtype, copy=False)
 
     def attribute(
-        self, X, method: str = "inverted-gradient", *, batch_size: int = 1024, **params
+        self, X, method: str = "inverted-gradient", *, batch_size: int = 1024, trials=None,
+        **params
     ) -> np.ndarray:
         """Attribution map ``(n_latents, n_features)`` of the trained encoder on ``X``.
 
@@ -683,9 +934,14 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             ``"feature-ablation"``, ``"gradient-shap"``, ``"igc"`` or ``"conductance"``.
         batch_size : int, default=1024
             Samples per pass; bounds memory.
+        trials : array-like of shape (n_samples,), default=None
+            Trial ids, as in :meth:`fit`: no ``"conv"`` window crosses a trial boundary.
         **params
             Passed to :func:`skattr.attribution.attribute`: its own (``reduction``,
-            ``lag_reduction``, ``target`` for IGC's labels, ``return_per_sample``, and
+            ``lag_reduction``, ``return_per_sample``, ``verbose``; ``target`` for IGC: one
+            column per latent, or the behaviour, e.g. ``target=y``, for which the map has one
+            row per column of ``y``, the attribution of its linear read-out from the behaviour
+            block; and
             ``layer`` / ``attribute_to_layer_input`` to attribute every unit of a hidden layer
             of ``module_``, named as in ``module_.named_modules()``) and the method's (e.g.
             ``rcond``, ``solver``, ``n_steps``, ``rule``, ``baselines``).
@@ -693,14 +949,16 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         Returns
         -------
         ndarray of shape (n_latents, n_features), float64
-            ``(n_units, n_features)`` with ``layer``.
+            ``(n_units, n_features)`` with ``layer``; ``(n_labels, n_features)`` for IGC of a
+            behaviour target.
         """
         check_is_fitted(self)
         X, _ = self._validate_X(X, reset=False)
-        return self._attribute(X, method, batch_size=batch_size, **params)
+        return self._attribute(X, method, bounds=_trial_bounds(trials, len(X)),
+                               batch_size=batch_size, **params)
 
     def internal_influence(
-        self, X, layer: str | torch.nn.Module, how: str = "gradient", **params
+        self, X, layer: str | torch.nn.Module, how: str = "gradient", *, trials=None, **params
     ) -> np.ndarray:
         """Influence of the latents on every unit of a hidden layer, ``(n_qoi, n_units)``.
 
@@ -714,6 +972,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             A layer of ``module_``, e.g. ``"0"`` (the MLP's first linear layer; names as in
             ``module_.named_modules()``).
         how : {"gradient", "gradient-x-activation", "integrated-gradients"}, default="gradient"
+        trials : array-like of shape (n_samples,), default=None
+            Trial ids, as in :meth:`fit`.
         **params
             Passed on: ``qoi``, ``baselines``, ``n_steps``, ``rule``, ``reduction``,
             ``lag_reduction``, ``batch_size``, ``return_per_sample``.
@@ -725,19 +985,57 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         """
         check_is_fitted(self)
         X, _ = self._validate_X(X, reset=False)
-        module, inputs = self._module_and_inputs(X, torch.float32)
+        module, inputs = self._module_and_inputs(X, torch.float32, _trial_bounds(trials, len(X)))
+        params.setdefault("verbose", self.verbose)
         return attribution.internal_influence(module, inputs, layer, how, **params)
 
-    def _attribute(self, X: np.ndarray, method: str, **params) -> np.ndarray:
+    def _attribute(self, X: np.ndarray, method: str, bounds: np.ndarray | None = None,
+                   **params) -> np.ndarray:
         """:meth:`attribute` on validated ``X``.
 
         Jacobians come from the encoder in its training precision (float32: a float64 copy made
         the map 5x slower at T = 100,000 on a CPU); methods that invert them do so in float64.
         """
-        module, inputs = self._module_and_inputs(X, torch.float32)
+        module, inputs = self._module_and_inputs(X, torch.float32, bounds)
+        params.setdefault("verbose", self.verbose)
+        target = params.get("target")
+        if method == "igc" and target is not None:
+            module, params["target"] = self._igc_readout(module, inputs, target)
         return attribution.attribute(module, inputs, method, **params)
 
-    def score(self, X, y=None, sample_weight=None, ground_truth=None) -> float:
+    def _igc_readout(self, module, inputs, target):
+        """IGC of a behaviour target: the encoder followed by the behaviour block's linear
+        read-out of ``target`` (least squares on these data), and the target as an array.
+
+        A target with one column per latent is the embedding's own (IGC as defined). Any other
+        number of columns is taken as behaviour: IGC's model is then the regression of the
+        target from the behaviour block, so each row of the map (one per target column) sums
+        to the correlation between that column and its read-out.
+        """
+        target = np.asarray(target.cpu() if torch.is_tensor(target) else target, dtype=float)
+        target = target[:, None] if target.ndim == 1 else target
+        n_latents = len(self.embedding_names_)
+        if target.ndim != 2 or target.shape[1] == n_latents:
+            return module, target
+        behavior = [o for o in self.objectives_ if o.name == "behavior"]
+        if not behavior:
+            raise ValueError(
+                f"target has {target.shape[1]} column(s): IGC needs one per latent "
+                f"({n_latents}), or a behaviour target for the behaviour block, which this "
+                "model (fitted without y) does not have."
+            )
+        if len(target) != len(inputs):
+            raise ValueError(
+                f"target has {len(target)} rows but X has {len(inputs)} samples."
+            )
+        with torch.no_grad():
+            block = torch.cat([module(inputs[start : start + _TRANSFORM_BATCH])
+                               for start in range(0, len(inputs), _TRANSFORM_BATCH)])
+        block = block[:, behavior[0].output_slice].double().cpu().numpy()
+        readout = LinearRegression().fit(block, target)
+        return _BlockReadout(module, behavior[0].output_slice, readout), target
+
+    def score(self, X, y=None, sample_weight=None, ground_truth=None, trials=None) -> float:
         """Attribution AUC against ``ground_truth``, or a label-free goodness of fit.
 
         Parameters
@@ -749,6 +1047,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             Accepted for :class:`~sklearn.pipeline.Pipeline` and metadata routing; ignored.
         ground_truth : array-like of bool, shape (n_latents, n_features), default=None
             With it: the ROC AUC of the inverted-gradient map on ``X``.
+        trials : array-like of shape (n_samples,), default=None
+            Trial ids, as in :meth:`fit`: positives and windows stay within trials.
 
         Returns
         -------
@@ -766,7 +1066,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         """
         check_is_fitted(self)
         if ground_truth is not None:
-            return attribution_auc(ground_truth, self.attribute(X))
+            return attribution_auc(ground_truth, self.attribute(X, trials=trials))
+        _refuse_dropped_ground_truth(sys._getframe(1))
         X, y = self._validate_X(X, reset=False, y=y)
         _check_lag(X.shape[0], "time_offset", self.time_offset_)
         trained_on_y = any(o.positive == "behavior_positive" for o in self.objectives_)
@@ -785,12 +1086,13 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
                 "score without ground_truth needs y for this model: it was fitted with y and "
                 "n_time_latents=0, so it has no time block to score without y."
             )
+        bounds = _trial_bounds(trials, len(X))
         sampler = ContrastiveSampler(
             X.shape[0], self.time_offset_, y if trained_on_y else None,
             self.behavior_distribution, self.delta, np.random.default_rng(0),
-            time_delta=self.time_delta_,
+            time_delta=self.time_delta_, bounds=bounds,
         )
-        module, inputs = self._module_and_inputs(X)
+        module, inputs = self._module_and_inputs(X, bounds=bounds)
         batch_size = min(_SCORE_BATCH_SIZE, X.shape[0] - self.time_offset_)
         label_scaling = ((self.label_mean_, self.label_scale_) if hasattr(self, "label_mean_")
                          else None)
@@ -819,6 +1121,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         """Pickle state: the encoder's weights as CPU numpy arrays, the device as a string and
         the skattr version, so that a model fitted on a GPU loads anywhere (and with skops)."""
         state = dict(super().__getstate__())
+        # The callbacks' state after a fit is a record of training, not part of the model.
+        state.pop("callbacks_", None)
         if "module_" in state:
             state["module_"] = _persistence.encoder_weights(state["module_"])
             state["device_"] = str(state["device_"])
@@ -891,6 +1195,16 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
                 stacklevel=2,
             )
             params["random_state"] = None
+        if params["optimizer"] is not None and not isinstance(params["optimizer"], str):
+            warnings.warn(
+                f"optimizer={params['optimizer']!r} is not the name of a torch.optim class, "
+                "which a skattr file cannot hold; it is saved as None (Adam; this affects only "
+                "later refits).",
+                UserWarning,
+                stacklevel=2,
+            )
+            params["optimizer"] = None
+        params["callbacks"] = None  # tools of a training run, not part of the model
         arrays = {f"module_.{name}": value for name, value in
                   _persistence.encoder_weights(self.module_).items()}
         arrays["attribution_map_"] = self.attribution_map_
@@ -898,6 +1212,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             if hasattr(self, name):
                 arrays[name] = getattr(self, name)
         arrays.update({f"loss_curve_.{name}": curve for name, curve in self.loss_curve_.items()})
+        if hasattr(self, "validation_loss_curve_"):
+            arrays["validation_loss_curve_"] = self.validation_loss_curve_
         fitted = {
             "encoder_spec": self._encoder_spec,
             "n_iter_": int(self.n_iter_),
@@ -954,7 +1270,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             estimator.device_ = resolved
             estimator._encoder_spec = fitted["encoder_spec"]
             estimator.attribution_map_ = arrays["attribution_map_"]
-            for name in ("label_mean_", "label_scale_"):
+            for name in ("label_mean_", "label_scale_", "validation_loss_curve_"):
                 if name in arrays:
                     setattr(estimator, name, arrays[name])
             estimator.loss_curve_ = {name: arrays[f"loss_curve_.{name}"] for name in

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.numpy import save_file
+from safetensors.numpy import save
 
 from ._device import resolve_device
 from ._encoders import build_encoder
@@ -122,14 +122,28 @@ def check_version(saved: str | None) -> None:
 
 
 def write_file(path: str | os.PathLike, arrays: dict[str, np.ndarray], metadata: dict) -> None:
-    """Write ``arrays`` and the JSON-serialisable ``metadata`` to one safetensors file."""
+    """Write ``arrays`` and the JSON-serialisable ``metadata`` to one safetensors file.
+
+    The bytes go to a temporary file beside ``path`` that then replaces it: an interrupted
+    write (a checkpoint during training) never leaves a truncated file behind. The file gets
+    the permissions of any file the user creates (``0o666`` less the umask; safetensors' own
+    writer makes it readable by its owner only).
+    """
     header = {"format": FILE_FORMAT, "format_version": FILE_FORMAT_VERSION,
               "skattr_version": __version__, **metadata}
-    save_file(
+    content = save(
         {name: np.ascontiguousarray(value) for name, value in arrays.items()},
-        os.fspath(path),
         metadata={_METADATA_KEY: json.dumps(header, default=_json_scalar)},
     )
+    path = os.fspath(path)
+    partial = f"{path}.{os.getpid()}.partial"
+    try:
+        with open(partial, "wb") as file:
+            file.write(content)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
 
 
 def _json_scalar(value):

@@ -120,6 +120,12 @@ class ContrastiveSampler:
     index : LabelIndex, default=None
         The :class:`LabelIndex` of ``labels`` if the caller has built it already (with the
         k-d tree that a continuous ``distribution`` needs); unused without ``labels``.
+    bounds : ndarray of int, default=None
+        Trials: ``bounds[s]:bounds[s + 1]`` are the samples of trial ``s`` (see
+        :func:`trial_bounds`); ``None`` is one trial. A reference is drawn uniformly among the
+        samples whose time positive lies in the same trial, and the ``"time_delta"`` query's
+        two labels lie in one trial too. Negatives and behaviour positives come from any
+        trial.
 
     Examples
     --------
@@ -142,6 +148,7 @@ class ContrastiveSampler:
         time_delta: int = 1,
         workers: int = 1,
         index: LabelIndex | None = None,
+        bounds: np.ndarray | None = None,
     ) -> None:
         if distribution not in BEHAVIOR_DISTRIBUTIONS:
             raise ValueError(
@@ -161,10 +168,34 @@ class ContrastiveSampler:
         elif index is None:
             index = LabelIndex(labels, nearest=distribution != "discrete")
         self.index = index
+        self.bounds = np.array([0, n_samples]) if bounds is None else np.asarray(bounds)
+        self._lagged_counts = {}
+        for name, lag in (("time_offset", time_offset), ("time_delta", time_delta)):
+            if name == "time_delta" and (labels is None or distribution != "time_delta"):
+                continue
+            counts = np.maximum(np.diff(self.bounds) - lag, 0)
+            if counts.sum() == 0:
+                raise ValueError(
+                    f"{name}={lag} needs a trial of at least {lag + 1} samples, but the "
+                    f"longest of the {len(counts)} trial(s) has {np.diff(self.bounds).max()}."
+                )
+            self._lagged_counts[lag] = np.cumsum(counts), counts
+
+    def lagged(self, lag: int, size: int) -> np.ndarray:
+        """``size`` samples ``t`` drawn uniformly among those with ``t + lag`` in their trial.
+
+        With one trial this is ``rng.integers(0, n_samples - lag, size)``, draw for draw.
+        """
+        cumulative, counts = self._lagged_counts[lag]
+        draw = self.rng.integers(0, cumulative[-1], size)
+        if len(counts) == 1:
+            return draw
+        trial = np.searchsorted(cumulative, draw, side="right")
+        return self.bounds[trial] + draw - (cumulative[trial] - counts[trial])
 
     def sample(self, batch_size: int) -> Batch:
         """Draw ``batch_size`` references, negatives and positives."""
-        reference = self.rng.integers(0, self.n_samples - self.time_offset, batch_size)
+        reference = self.lagged(self.time_offset, batch_size)
         negative = self.rng.integers(0, self.n_samples, batch_size)
         behavior_positive = None
         if self.index is not None:
@@ -183,9 +214,24 @@ class ContrastiveSampler:
         """The label-space queries whose nearest neighbours are the behaviour positives."""
         anchor = self.labels[reference]
         if self.distribution == "time_delta":
-            step = self.rng.integers(self.time_delta, self.n_samples, len(reference))
+            step = self.lagged(self.time_delta, len(reference)) + self.time_delta
             return anchor + (self.labels[step] - self.labels[step - self.time_delta])
         return anchor + self.delta * self.rng.standard_normal(anchor.shape)
+
+
+def trial_bounds(trials: np.ndarray) -> np.ndarray:
+    """The bounds of the trials: ``bounds[s]:bounds[s + 1]`` are the samples of trial ``s``.
+
+    A trial is a run of consecutive samples with the same id (rows are in time order), so an
+    id that comes back after another starts a new trial.
+
+    Examples
+    --------
+    >>> trial_bounds(np.array([7, 7, 7, 2, 2, 7]))
+    array([0, 3, 5, 6])
+    """
+    changes = np.flatnonzero(trials[1:] != trials[:-1]) + 1
+    return np.concatenate([[0], changes, [len(trials)]])
 
 
 class BatchPrefetcher:

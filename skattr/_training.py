@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ._losses import infonce
 from ._regularizers import jacobian_penalty, regularizer_weight
@@ -70,7 +70,6 @@ class TrainingConfig:
     regularizer_start: int
     regularizer_full: int
     n_projections: int
-    verbose: bool = False
     # Steps already taken by earlier fits (warm start): the regulariser's schedule continues.
     first_step: int = 0
     # Loss values stay on the device and are read back (one sync) every this many steps.
@@ -87,6 +86,70 @@ class TrainingResult:
     loss_curve: dict[str, np.ndarray] = field(default_factory=dict)
     n_iter: int = 0
     interrupted: bool = False
+    # (step, loss) of the held-out part at each check, when there is one.
+    validation_curve: np.ndarray | None = None
+
+
+@dataclass
+class TrainingContext:
+    """What the training loop shares with its callbacks (:mod:`skattr.callbacks`).
+
+    Attributes
+    ----------
+    module : torch.nn.Module
+        The encoder being trained.
+    optimizer : torch.optim.Optimizer
+    objective_names : list of str
+        The objectives, in the order of the first columns of ``history``.
+    loss_names : list of str
+        The columns of ``history``: the objectives, ``"regularizer"``, ``"total"``.
+    max_iter, first_step : int
+        Steps of this fit, and steps of the fits before it (warm start).
+    regularizer_full : int
+        The step (counted like ``first_step + step``) from which the regulariser's weight is
+        full.
+    step : int
+        Steps taken in this fit.
+    weight : float
+        The regulariser's weight at the last step.
+    history : ndarray of shape (max_iter, len(loss_names))
+        Per-step losses on the host; rows up to the last check are filled.
+    validate : callable or None
+        ``validate()`` gives the loss on the held-out part (``None`` without one).
+    validation_history : list of (int, float)
+        ``(step, loss)`` of the held-out part at each check, ``step`` counted like
+        ``first_step + step``.
+    stop : bool
+        Set by a callback to end training after the current check or step.
+    """
+
+    module: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    objective_names: list[str]
+    loss_names: list[str]
+    max_iter: int
+    first_step: int
+    regularizer_full: int
+    history: np.ndarray
+    validate: Callable[[], float] | None = None
+    step: int = 0
+    weight: float = 0.0
+    validation_history: list = field(default_factory=list)
+    stop: bool = False
+    # The per-step losses on the device; read back at checks.
+    device_losses: torch.Tensor | None = None
+    make_snapshot: Callable[[TrainingContext], object] | None = None
+
+    def snapshot(self):
+        """The fitted estimator as of this step (a copy; training goes on unchanged)."""
+        if self.make_snapshot is None:
+            raise ValueError("This training loop was given no way to snapshot its estimator.")
+        return self.make_snapshot(self)
+
+    def loss_curve(self) -> dict[str, np.ndarray]:
+        """Each loss over the steps taken so far, read back from the device now."""
+        curve = self.device_losses[: self.step].cpu().numpy()
+        return {name: curve[:, i] for i, name in enumerate(self.loss_names)}
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -101,11 +164,20 @@ def train(
     config: TrainingConfig,
     generator: torch.Generator,
     targets: torch.Tensor | None = None,
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+    callbacks: Sequence = (),
+    validate: Callable[[], float] | None = None,
+    snapshot: Callable[[TrainingContext], object] | None = None,
 ) -> TrainingResult:
     """Train ``encoder`` in place on the per-time-step ``inputs`` (see ``time_windows``).
 
     ``targets`` (T, L) on the device of ``inputs`` are the standardised labels that ``"mse"``
-    objectives regress.
+    objectives regress. ``optimizer`` defaults to Adam at ``config.learning_rate``.
+    ``callbacks`` (:class:`skattr.callbacks.Callback`) are called at each hook with the
+    :class:`TrainingContext`; ``validate()``, if given, is the held-out loss recorded at each
+    check; ``snapshot(context)``, if given, makes the fitted estimator of the current step
+    (for checkpoints).
 
     Raises
     ------
@@ -120,52 +192,84 @@ def train(
     device = inputs.device
     names = [objective.name for objective in objectives] + ["regularizer", "total"]
     losses = torch.zeros(config.max_iter, len(names), device=device)
-    optimizer = torch.optim.Adam(encoder.parameters(), lr=config.learning_rate)
-    encoder.train()
-    progress = tqdm(
-        total=config.max_iter, disable=not config.verbose, desc="xCEBRA", unit="step"
+    if optimizer is None:
+        optimizer = torch.optim.Adam(encoder.parameters(), lr=config.learning_rate)
+    context = TrainingContext(
+        module=encoder, optimizer=optimizer,
+        objective_names=names[:-2], loss_names=names, max_iter=config.max_iter,
+        first_step=config.first_step, regularizer_full=config.regularizer_full,
+        history=np.zeros((config.max_iter, len(names)), dtype=np.float32),
+        validate=validate, device_losses=losses, make_snapshot=snapshot,
     )
+    encoder.train()
     checked = 0
-    step = 0
     interrupted = False
     prepare = functools.partial(_batch_indices, objectives=objectives,
                                 pin=device.type == "cuda")
     batches = (BatchPrefetcher if config.prefetch else SerialBatches)(
         sampler, config.batch_size, prepare
     )
+    started = []  # the callbacks whose on_train_begin ran: only they get on_train_end
     try:
+        for callback in callbacks:
+            callback.on_train_begin(context)
+            started.append(callback)
         for step in range(config.max_iter):
-            weight = regularizer_weight(
+            context.weight = regularizer_weight(
                 config.first_step + step, config.regularizer_weight, config.regularizer_start,
                 config.regularizer_full,
             )
-            _step(encoder, inputs, batches.next(), objectives, config, weight, generator,
-                  optimizer, losses[step], targets)
-            if (step + 1) % config.check_every == 0 or step + 1 == config.max_iter:
-                _check_finite(losses[checked : step + 1], checked, names)
-                progress.update(step + 1 - checked)
-                progress.set_postfix(loss=f"{float(losses[step, -1]):.4f}")
-                checked = step + 1
-        step = config.max_iter
+            _step(encoder, inputs, batches.next(), objectives, config, context.weight,
+                  generator, optimizer, losses[step], targets)
+            context.step = step + 1
+            _notify(callbacks, "on_step_end", context)
+            if context.step % config.check_every == 0 or context.step == config.max_iter \
+                    or context.stop:
+                checked = _check(context, checked)
+                _notify(callbacks, "on_check", context)
+            if context.stop:
+                break
     except KeyboardInterrupt:
         interrupted = True
         warnings.warn(
-            f"Training interrupted at step {step} of {config.max_iter}; the weights reached so "
-            "far are kept and the estimator is usable.",
+            f"Training interrupted at step {context.step} of {config.max_iter}; the weights "
+            "reached so far are kept and the estimator is usable.",
             RuntimeWarning,
             stacklevel=3,
         )
-        _check_finite(losses[checked:step], checked, names)
+        _check_finite(losses[checked : context.step], checked, names)
     finally:
         batches.close()
-        progress.close()
         encoder.eval()
-    curve = losses[:step].cpu().numpy()
+        _notify(started, "on_train_end", context)
     return TrainingResult(
-        loss_curve={name: curve[:, i] for i, name in enumerate(names)},
-        n_iter=step,
+        loss_curve=context.loss_curve(),
+        n_iter=context.step,
         interrupted=interrupted,
+        validation_curve=(np.array(context.validation_history, dtype=float).reshape(-1, 2)
+                          if validate is not None else None),
     )
+
+
+def _notify(callbacks, hook: str, context: TrainingContext) -> None:
+    """Call ``hook`` of every callback, in order."""
+    for callback in callbacks:
+        getattr(callback, hook)(context)
+
+
+def _check(context: TrainingContext, checked: int) -> int:
+    """Read the losses of the steps since the last check back to the host (one sync), raise
+    if any is not finite, and record the held-out loss; returns the steps now checked."""
+    new = context.device_losses[checked : context.step]
+    _check_finite(new, checked, context.loss_names)
+    context.history[checked : context.step] = new.cpu().numpy()
+    if context.validate is not None:
+        was_training = context.module.training
+        context.module.eval()
+        context.validation_history.append(
+            (context.first_step + context.step, float(context.validate())))
+        context.module.train(was_training)
+    return context.step
 
 
 def _batch_indices(batch, objectives, pin: bool) -> torch.Tensor:

@@ -1,7 +1,9 @@
+import numpy as np
 import pytest
 import torch
 
 from skattr._encoders import build_encoder, receptive_field, time_windows
+from skattr._sampling import trial_bounds
 
 
 @pytest.mark.parametrize("name", ["mlp", "conv"])
@@ -37,3 +39,18 @@ def test_time_windows_repeat_edges_and_are_views():
 def test_unknown_encoder_is_rejected():
     with pytest.raises(ValueError, match="encoder must be one of"):
         build_encoder("transformer", 3, 2, 8, torch.Generator())
+
+
+@pytest.mark.parametrize("field", [4, 5, 10])
+def test_windows_of_trials_never_cross_a_trial_boundary(field):
+    # Brute force: window t holds samples t - L//2 .. t + L - 1 - L//2, each clamped into the
+    # trial of t.
+    trials = np.repeat([3, 1, 3, 2], [9, 2, 6, 13])
+    bounds = trial_bounds(trials)
+    data = torch.arange(len(trials) * 2, dtype=torch.float64).reshape(-1, 2)
+    windows = time_windows(data, field, bounds)
+    for t in range(len(trials)):
+        trial = np.searchsorted(bounds, t, side="right") - 1
+        first, last = bounds[trial], bounds[trial + 1] - 1
+        rows = np.clip(np.arange(t - field // 2, t + field - field // 2), first, last)
+        torch.testing.assert_close(windows[t], data[rows].T)

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from skattr._sampling import BatchPrefetcher, ContrastiveSampler, LabelIndex, SerialBatches
+from skattr._sampling import (
+    BatchPrefetcher,
+    ContrastiveSampler,
+    LabelIndex,
+    SerialBatches,
+    trial_bounds,
+)
 
 
 def brute_force_nearest(labels, queries):
@@ -147,3 +153,45 @@ def test_same_seed_same_batches(rng):
 def test_unknown_distribution_is_rejected():
     with pytest.raises(ValueError, match="behavior_distribution must be one of"):
         ContrastiveSampler(10, 1, None, "gaussian", 0.1, np.random.default_rng(0))
+
+
+def test_trial_references_are_uniform_over_the_samples_whose_positive_shares_the_trial():
+    # Brute force: the valid references are every t with t + offset in t's trial.
+    trials = np.repeat([0, 1, 2, 0], [30, 5, 12, 20])  # trial 1 is shorter than the offset
+    bounds = trial_bounds(trials)
+    offset = 7
+    valid = [t for t in range(len(trials) - offset) if trials[t] == trials[t + offset]
+             and len(set(trials[t : t + offset + 1])) == 1]
+    sampler = ContrastiveSampler(len(trials), offset, None, "time_delta", 0.1,
+                                 np.random.default_rng(0), bounds=bounds)
+    reference = np.concatenate([sampler.sample(512).reference for _ in range(40)])
+    assert set(reference.tolist()) <= set(valid)
+    counts = np.bincount(reference, minlength=len(trials))[valid]
+    assert stats.chisquare(counts).pvalue > 1e-3
+
+
+def test_time_delta_query_takes_its_label_change_within_one_trial():
+    trials = np.repeat([0, 1], [40, 40])
+    labels = np.where(trials[:, None] == 0, 0.0, 100.0) + np.arange(80.0)[:, None] * 0.01
+    sampler = ContrastiveSampler(80, 3, labels, "time_delta", 0.1, np.random.default_rng(0),
+                                 time_delta=4, bounds=trial_bounds(trials))
+    query = sampler.query(np.zeros(4000, dtype=int))
+    # A change across the boundary would jump by 100.
+    np.testing.assert_allclose(query[:, 0] - labels[0, 0], 0.04, atol=1e-9)
+
+
+def test_one_trial_draws_exactly_what_no_trials_draws():
+    y = np.random.default_rng(1).normal(size=(300, 2))
+    plain = ContrastiveSampler(300, 5, y, "time_delta", 0.1, np.random.default_rng(3))
+    one = ContrastiveSampler(300, 5, y, "time_delta", 0.1, np.random.default_rng(3),
+                             bounds=trial_bounds(np.zeros(300)))
+    for _ in range(3):
+        a, b = plain.sample(64), one.sample(64)
+        for name in ("reference", "negative", "time_positive", "behavior_positive"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+def test_trials_all_shorter_than_the_offset_are_refused():
+    with pytest.raises(ValueError, match=r"time_offset=10 needs a trial of at least 11"):
+        ContrastiveSampler(40, 10, None, "time_delta", 0.1, np.random.default_rng(0),
+                           bounds=trial_bounds(np.repeat([0, 1, 2, 3], 10)))

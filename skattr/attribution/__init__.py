@@ -95,6 +95,7 @@ def attribute(
     return_per_sample: bool = False,
     layer: torch.nn.Module | str | None = None,
     attribute_to_layer_input: bool = False,
+    verbose: bool = False,
     **method_params,
 ) -> np.ndarray:
     """Attribution map of ``model`` on the samples ``X``.
@@ -132,6 +133,8 @@ def attribute(
     attribute_to_layer_input : bool, default=False
         With ``layer``: the units of the layer's input instead of its output (captum's
         ``attribute_to_neuron_input``).
+    verbose : bool, default=False
+        Show a progress bar over the batches (for long recordings).
     **method_params
         Passed to the method's constructor (e.g. ``rcond``).
 
@@ -180,7 +183,9 @@ def attribute(
             )
             for start in range(0, inputs.shape[0], batch_size)
         )
-        return reduce_over_samples(batches, reduction, return_per_sample)
+        return reduce_over_samples(batches, reduction, return_per_sample,
+                                   n_batches=-(-inputs.shape[0] // batch_size),
+                                   verbose=verbose, description=implementation.name)
 
 
 def _check_target(target, implementation, n_samples, device, dtype) -> torch.Tensor | None:

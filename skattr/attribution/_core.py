@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from .._encoders import time_windows
 
@@ -248,13 +249,17 @@ class StreamingReduction:
 
 
 def reduce_over_samples(
-    batches: Iterable[torch.Tensor], reduction: str, return_per_sample: bool
+    batches: Iterable[torch.Tensor], reduction: str, return_per_sample: bool,
+    n_batches: int | None = None, verbose: bool = False, description: str = "attribution",
 ) -> np.ndarray:
     """The per-sample maps of ``batches`` (each ``(B, ...)``) reduced over samples as they
-    come, or all of them stacked with ``return_per_sample``; in float64 on the CPU."""
+    come, or all of them stacked with ``return_per_sample``; in float64 on the CPU.
+
+    With ``verbose``, a tqdm progress bar over the ``n_batches`` batches."""
     accumulator = StreamingReduction(reduction)
     per_sample = []
-    for maps in batches:
+    for maps in tqdm(batches, total=n_batches, disable=not verbose, desc=description,
+                     unit="batch"):
         if return_per_sample:
             per_sample.append(maps.detach().to("cpu", torch.float64))
         else:

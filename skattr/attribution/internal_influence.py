@@ -139,6 +139,7 @@ def internal_influence(
     lag_reduction: str = "mean",
     batch_size: int = 1024,
     return_per_sample: bool = False,
+    verbose: bool = False,
 ) -> np.ndarray:
     """Influence of the latents (or ``qoi``) on every unit of ``layer``: ``(n_qoi, n_units)``.
 
@@ -179,6 +180,8 @@ def internal_influence(
         Samples per pass (``"integrated-gradients"`` runs ``n_steps`` times as many points).
     return_per_sample : bool, default=False
         Return ``(T, n_qoi, n_units)`` instead of the reduction.
+    verbose : bool, default=False
+        Show a progress bar over the batches.
 
     Returns
     -------
@@ -225,7 +228,9 @@ def internal_influence(
         with torch.no_grad():
             n_latents = check_outputs(model(inputs[:1])).shape[1]
         matrix = _qoi_matrix(qoi, n_latents, device, dtype)
-        return reduce_over_samples(batches(matrix), reduction, return_per_sample)
+        return reduce_over_samples(batches(matrix), reduction, return_per_sample,
+                                   n_batches=-(-inputs.shape[0] // int(batch_size)),
+                                   verbose=verbose, description="internal influence")
 
 
 __all__ = ["INFLUENCES", "influence_batch", "internal_influence"]
