@@ -46,7 +46,7 @@ from ._training import (
     mean_objective_losses,
     train,
 )
-from ._version import __version__
+from ._version import DOCS_URL, __version__
 from .callbacks import Callback, ProgressBar
 from .metrics import attribution_auc
 
@@ -433,6 +433,10 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
     >>> list(model.get_feature_names_out()[[0, 3]])
     ['behavior0', 'time0']
     """
+
+    # The estimator's page in the published API reference, linked from its HTML repr.
+    _doc_link_module = "skattr"
+    _doc_link_template = DOCS_URL + "generated/skattr.{estimator_name}.html"
 
     _parameter_constraints: dict = {
         "n_behavior_latents": [Interval(Integral, 0, None, closed="left")],

@@ -471,3 +471,119 @@ def test_hidden_layers_of_the_fitted_encoder(synthetic):
     behaviour_only = model.internal_influence(X, "4", qoi=[0, 1], how="integrated-gradients",
                                               n_steps=8)
     assert behaviour_only.shape == (2, 5)
+
+
+def test_pipeline_score_refuses_a_dropped_ground_truth(synthetic):
+    X, y, _, truth = synthetic
+    pipe = make_pipeline(StandardScaler(), xCEBRAAttributor(2, 2, **FAST)).fit(X, y)
+    with pytest.raises(ValueError, match="dropped ground_truth.*enable_metadata_routing"):
+        pipe.score(X, ground_truth=truth)
+    # The label-free score without a ground truth still works.
+    assert np.isfinite(pipe.score(X, y))
+    with config_context(enable_metadata_routing=True):
+        pipe[-1].set_score_request(ground_truth=True)
+        auc = pipe.score(X, ground_truth=truth)
+    assert auc == pipe[-1].score(pipe[:-1].transform(X), ground_truth=truth)
+
+
+def test_igc_of_a_behaviour_target_has_one_row_per_label(synthetic):
+    X, y, _, _ = synthetic
+    model = xCEBRAAttributor(2, 2, **FAST).fit(X, y)
+    amap = model.attribute(X, method="igc", target=y)
+    assert amap.shape == (y.shape[1], X.shape[1])
+    # IGC's completeness: each row sums to the correlation of its label with the read-out.
+    block = model.transform(X.astype(np.float32))[:, :2].astype(float)
+    readout = np.c_[block, np.ones(len(block))] @ np.linalg.lstsq(
+        np.c_[block, np.ones(len(block))], y, rcond=None)[0]
+    correlation = [np.corrcoef(readout[:, j], y[:, j])[0, 1] for j in range(y.shape[1])]
+    np.testing.assert_allclose(amap.sum(1), correlation, atol=2e-3)
+    # One column per latent is the embedding's own IGC.
+    assert model.attribute(X, method="igc", target=model.transform(X)).shape == (4, 20)
+
+
+def test_igc_behaviour_target_needs_a_behaviour_block(synthetic):
+    X, y, _, _ = synthetic
+    model = xCEBRAAttributor(2, 2, **FAST).fit(X)
+    with pytest.raises(ValueError, match="target has 2 column.*fitted without y"):
+        model.attribute(X, method="igc", target=y)
+
+
+@pytest.mark.parametrize("encoder", ["mlp", "conv"])
+def test_transform_with_trials_embeds_each_trial_on_its_own(synthetic, encoder):
+    X, y, _, _ = synthetic
+    trials = np.repeat([0, 1, 2], [250, 150, 200])
+    model = xCEBRAAttributor(2, 2, **FAST, encoder=encoder).fit(X, y, trials=trials)
+    each = np.concatenate([model.transform(X[trials == t]) for t in range(3)])
+    np.testing.assert_allclose(model.fit_transform(X, y, trials=trials),
+                               clone(model).fit(X, y, trials=trials).transform(X, trials=trials))
+    np.testing.assert_allclose(model.transform(X, trials=trials), each, rtol=1e-6, atol=1e-6)
+    assert (encoder == "mlp") == np.allclose(model.transform(X), each, atol=1e-6)
+
+
+def test_trials_of_the_wrong_length_are_refused(synthetic):
+    X, y, _, _ = synthetic
+    with pytest.raises(ValueError, match=r"trials must hold one trial id per sample of X, "
+                                         r"shape \(600,\); got shape \(599,\)"):
+        xCEBRAAttributor(**FAST).fit(X, y, trials=np.zeros(599))
+
+
+@pytest.mark.parametrize("routing", [False, True])
+def test_grid_search_with_group_kfold_routes_the_trials(synthetic, routing):
+    from sklearn.model_selection import GroupKFold
+
+    X, y, _, truth = synthetic
+    trials = np.repeat(np.arange(6), 100)
+    seen = []
+
+    class Recording(xCEBRAAttributor):
+        def fit(self, X, y=None, trials=None):
+            seen.append(None if trials is None else np.unique(trials).tolist())
+            return super().fit(X, y, trials=trials)
+
+    model = Recording(2, 2, **{**FAST, "max_iter": 5})
+    with config_context(enable_metadata_routing=routing):
+        if routing:
+            model.set_fit_request(trials=True)
+        search = GridSearchCV(model, {"regularizer_weight": [0.0]}, cv=GroupKFold(3),
+                              scoring=attribution_auc_scorer(truth))
+        search.fit(X, y, groups=trials, trials=trials)
+    # Each split trains on whole trials, and fit gets exactly those trials' ids.
+    held_out = [set(range(6)) - set(ids) for ids in seen[:3]]
+    assert [len(ids) for ids in held_out] == [2, 2, 2] and set().union(*held_out) == set(range(6))
+    assert seen[3] == list(range(6))
+
+
+def test_html_repr_links_to_the_api_page():
+    assert xCEBRAAttributor()._get_doc_link().endswith("generated/skattr.xCEBRAAttributor.html")
+    assert "generated/skattr.xCEBRAAttributor.html" in xCEBRAAttributor()._repr_html_()
+
+
+def test_verbose_attribution_shows_progress(synthetic, capsys):
+    X, y, _, _ = synthetic
+    model = xCEBRAAttributor(2, 2, **FAST).fit(X, y)
+    model.attribute(X, method="gradient", batch_size=100, verbose=True)
+    assert "gradient" in capsys.readouterr().err
+    model.attribute(X, method="gradient", batch_size=100)
+    assert capsys.readouterr().err == ""
+
+
+def test_grid_search_over_weights_and_seeds_on_a_dask_cluster(synthetic):
+    distributed = pytest.importorskip("distributed")
+    from skattr.stats._refits import torch_threads
+
+    X, y, _, truth = synthetic
+    grid = {"regularizer_weight": [0.0, 0.1], "random_state": [0, 1]}
+
+    def search():
+        return GridSearchCV(xCEBRAAttributor(2, 2, **{**FAST, "max_iter": 10}), grid,
+                            cv=KFold(2), scoring=attribution_auc_scorer(truth), n_jobs=-1)
+
+    with torch_threads(1):  # as each of the cluster's single-threaded workers
+        serial = search().set_params(n_jobs=1).fit(X, y)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster), joblib.parallel_backend("dask"):
+        on_dask = search().fit(X, y)
+    np.testing.assert_array_equal(on_dask.cv_results_["mean_test_score"],
+                                  serial.cv_results_["mean_test_score"])
+    assert on_dask.best_params_ == serial.best_params_

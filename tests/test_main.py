@@ -12,3 +12,20 @@ def test_demo_runs_and_saves_the_maps(tmp_path, capsys):
     assert (tmp_path / "maps.png").stat().st_size > 0
     maps = np.load(output)
     assert maps["inverted_gradient"].shape == maps["ground_truth"].shape == (6, 50)
+
+
+def test_bare_command_prints_the_help(capsys):
+    assert main([]) == 0
+    printed = capsys.readouterr().out
+    assert "usage: skattr" in printed and "demo" in printed
+
+
+def test_demo_help_is_plain_text_with_defaults(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo", "--help"])
+    assert exit_.value.code == 0
+    printed = capsys.readouterr().out
+    assert "``" not in printed and ":class:" not in printed
+    assert "(default: 20000)" in printed and "(default: auto)" in printed

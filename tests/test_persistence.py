@@ -1,5 +1,7 @@
 import json
+import os
 import pickle
+import stat
 import struct
 import warnings
 
@@ -246,3 +248,13 @@ def test_a_pickle_from_before_weights_were_arrays_still_loads(model, synthetic, 
                                Objective("time", 2, 4, "time_positive"))
     old.save(tmp_path / "model.safetensors")  # needs the encoder spec, rebuilt from the params
     assert xCEBRAAttributor.load(tmp_path / "model.safetensors").n_iter_ == model.n_iter_
+
+
+def test_saved_files_get_the_users_permissions_and_no_partial_file(model, tmp_path):
+    previous = os.umask(0o022)
+    try:
+        model.save(tmp_path / "model.safetensors")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "model.safetensors").stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
