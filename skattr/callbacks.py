@@ -1,7 +1,7 @@
 """Training callbacks: hooks the training loop calls, in the manner of skorch.
 
 A callback subclasses :class:`Callback` and overrides the hooks it needs; each gets the
-:class:`~skattr._training.TrainingContext` of the running fit (the estimator, the encoder, the
+:class:`TrainingContext` of the running fit (the estimator, the encoder, the
 optimiser, the step, the losses read back so far, the validation losses). The loop calls, in
 order: ``on_train_begin`` once, ``on_step_end`` after every optimisation step, ``on_check``
 every ``check_every`` steps (and after the last) once the losses of those steps are on the host,
@@ -24,6 +24,8 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, validate_params
 from tqdm.auto import tqdm
 
+from ._training import TrainingContext
+
 
 class Callback:
     """Base class of training callbacks: every hook does nothing.
@@ -39,7 +41,7 @@ class Callback:
     >>> X, y, _, _ = make_synthetic(n_samples=500, random_state=0)
     >>> model = xCEBRAAttributor(max_iter=10, device="cpu", random_state=0,
     ...                          callbacks=[LastLoss()]).fit(X, y)
-    >>> model.callbacks_[0].total == model.loss_curve_["total"][-1]
+    >>> bool(model.callbacks_[0].total == model.loss_curve_["total"][-1])
     True
     """
 
@@ -220,4 +222,4 @@ class Checkpoint(Callback):
             self.saved_.append(path)
 
 
-__all__ = ["Callback", "Checkpoint", "EarlyStopping", "ProgressBar"]
+__all__ = ["Callback", "Checkpoint", "EarlyStopping", "ProgressBar", "TrainingContext"]

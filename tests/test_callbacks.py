@@ -7,8 +7,7 @@ import torch
 from sklearn.base import clone
 
 from skattr import xCEBRAAttributor
-from skattr._training import TrainingContext
-from skattr.callbacks import Callback, Checkpoint, EarlyStopping, ProgressBar
+from skattr.callbacks import Callback, Checkpoint, EarlyStopping, ProgressBar, TrainingContext
 
 from .conftest import FAST
 

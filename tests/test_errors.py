@@ -11,9 +11,12 @@ import numpy as np
 import pytest
 import torch
 from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from skattr import xCEBRAAttributor
 from skattr.attribution import attribute
+from skattr.callbacks import EarlyStopping
 
 from .conftest import FAST
 
@@ -117,6 +120,21 @@ CASES = {
     "load-missing-file": lambda X, y, t, m, p: xCEBRAAttributor.load(p / "absent.safetensors"),
     "load-truncated-file": lambda X, y, t, m, p: load_truncated(m, p),
     "load-foreign-file": lambda X, y, t, m, p: load_foreign(p),
+    "trials-length": lambda X, y, t, m, p: estimator().fit(X, y, trials=np.zeros(len(X) - 1)),
+    "trials-shorter-than-time-offset": lambda X, y, t, m, p: estimator(time_offset=50).fit(
+        X, y, trials=np.arange(len(X)) // 30),
+    "validation-fraction-too-small": lambda X, y, t, m, p: estimator(
+        validation_fraction=0.001).fit(X, y),
+    "early-stopping-without-validation": lambda X, y, t, m, p: estimator(
+        callbacks=[EarlyStopping()]).fit(X, y),
+    "callbacks-not-callbacks": lambda X, y, t, m, p: estimator(callbacks=[print]).fit(X, y),
+    "unknown-optimizer": lambda X, y, t, m, p: estimator(optimizer="Adamm").fit(X, y),
+    "optimizer-not-an-optimizer": lambda X, y, t, m, p: estimator(
+        optimizer=lambda parameters, lr: None).fit(X, y),
+    "igc-behaviour-target-without-y": lambda X, y, t, m, p: estimator().fit(X).attribute(
+        X, "igc", target=y),
+    "pipeline-score-dropped-ground-truth": lambda X, y, t, m, p: make_pipeline(
+        StandardScaler(), estimator()).fit(X, y).score(X, ground_truth=t),
 }
 
 
