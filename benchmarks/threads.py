@@ -10,13 +10,15 @@ torch's thread pools start as a user's would:
 ``side by side``
     two fits as two processes started together (two notebooks, two terminals, a test run next
     to a fit);
+``beside a busy core``
+    one fit while another process keeps one core busy (a pure-Python loop);
 ``grid n_jobs=1`` / ``grid n_jobs=2``
     ``GridSearchCV`` over two regulariser weights with 2 folds (4 fits and a refit).
 
 Each fit: ``make_synthetic`` with T = 20,000, ``max_iter`` steps, the inverted-gradient map at
 the end. Usage::
 
-    python benchmarks/threads.py [--max-iter 400]
+    python benchmarks/threads.py [--max-iter 400] [--env OMP_WAIT_POLICY=ACTIVE]
 
 Prints a Markdown table (the one in docs/benchmarks.md) of wall times and their ratio to the
 reference.
@@ -58,6 +60,16 @@ def run(n_processes: int, *args: str, env: dict | None = None) -> float:
     return time.perf_counter() - start
 
 
+def beside_busy_process(*args: str, env: dict | None = None) -> float:
+    """Seconds for one worker while a pure-Python loop keeps one core busy."""
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        return run(1, *args, env=env)
+    finally:
+        busy.kill()
+        busy.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-iter", type=int, default=400)
@@ -74,6 +86,7 @@ def main() -> None:
     alone = run(1, *fit, env=env)
     sequential = alone + run(1, *fit, env=env)
     side_by_side = run(2, *fit, env=env)
+    busy = beside_busy_process(*fit, env=env)
     grid_1 = run(1, "grid", str(args.max_iter), "1", env=env)
     grid_2 = run(1, "grid", str(args.max_iter), "2", env=env)
     print(f"{os.cpu_count()} cores, max_iter={args.max_iter}, T = 20,000, "
@@ -83,6 +96,7 @@ def main() -> None:
     print(f"| one fit alone | {alone:.1f} | |")
     print(f"| two fits one after the other | {sequential:.1f} | 1.00 |")
     print(f"| two fits side by side | {side_by_side:.1f} | {side_by_side / sequential:.2f} |")
+    print(f"| one fit beside a busy core | {busy:.1f} | {busy / alone:.2f} (to alone) |")
     print(f"| GridSearchCV n_jobs=1 (5 fits) | {grid_1:.1f} | 1.00 |")
     print(f"| GridSearchCV n_jobs=2 (5 fits) | {grid_2:.1f} | {grid_2 / grid_1:.2f} |")
 

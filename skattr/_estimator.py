@@ -736,7 +736,11 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             prefetch=device.type != "cpu",
         )
         data = torch.tensor(X, dtype=torch.float32, device=device)
-        windows = time_windows(data, module.receptive_field, bounds)
+        # The held-out tail is cut off like a trial: no training window reaches into it.
+        window_bounds = bounds
+        if n_train < len(X):
+            window_bounds = np.union1d([0, len(X)] if bounds is None else bounds, [n_train])
+        windows = time_windows(data, module.receptive_field, window_bounds)
         targets = _standardised_labels(y, label_scaling, device)
         fitted = _FitInputs(
             X=X, y=y, bounds=bounds, discrete=discrete, spec=spec, device=device,
@@ -744,18 +748,17 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             label_scaling=label_scaling,
             previous_curve=self.loss_curve_ if warm else None,
         )
-        self.callbacks_ = self._training_callbacks()
+        callbacks = self._training_callbacks()
         result = train(
             module, windows[:n_train], sampler, objectives, config, projection_generator,
             None if targets is None else targets[:n_train],
             optimizer=self._build_optimizer(module),
-            callbacks=self.callbacks_,
+            callbacks=callbacks,
             validate=self._validation_loss(module, windows, y, targets, n_train, fitted),
             snapshot=lambda context: self._snapshot(fitted, context),
         )
-        self._set_fitted(fitted, module, result.loss_curve, first_step + result.n_iter)
-        if result.validation_curve is not None:
-            self.validation_loss_curve_ = result.validation_curve
+        self._set_fitted(fitted, module, result.loss_curve, first_step + result.n_iter,
+                         callbacks=callbacks, validation_curve=result.validation_curve)
         return self
 
     def _n_validation(self, n_samples: int) -> int:
@@ -780,21 +783,17 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         _check_lag(n_validation, "time_offset (on the validation_fraction held out)",
                    fitted.time_offset)
         labels = y[n_train:] if y is not None and self.objective == "contrastive" else None
-        index = None
-        if labels is not None:
-            index = LabelIndex(labels, nearest=self.behavior_distribution != "discrete")
+        # Built now, so that a held-out part too short for the lags fails before training.
+        sampler = ContrastiveSampler(
+            n_validation, fitted.time_offset, labels, self.behavior_distribution, self.delta,
+            np.random.default_rng(0), time_delta=min(fitted.time_delta, n_validation - 1),
+            bounds=_cut_bounds(fitted.bounds, n_train, len(windows)),
+        )
         inputs = windows[n_train:]
-        bounds = _cut_bounds(fitted.bounds, n_train, len(windows))
         batch_size = min(_SCORE_BATCH_SIZE, n_validation - fitted.time_offset)
-        time_delta = min(fitted.time_delta, n_validation - 1)
 
         def validate() -> float:
-            # The same batches at every check, so that the losses compare.
-            sampler = ContrastiveSampler(
-                n_validation, fitted.time_offset, labels, self.behavior_distribution,
-                self.delta, np.random.default_rng(0), time_delta=time_delta, index=index,
-                bounds=bounds,
-            )
+            sampler.rng = np.random.default_rng(0)  # the same batches at every check
             return float(np.mean(mean_objective_losses(
                 module, inputs, sampler, list(fitted.objectives), self.similarity,
                 self.temperature, batch_size, _SCORE_BATCHES,
@@ -842,9 +841,17 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         return optimizer
 
     def _set_fitted(self, fitted: _FitInputs, module: torch.nn.Module,
-                    loss_curve: dict[str, np.ndarray], n_iter: int) -> None:
+                    loss_curve: dict[str, np.ndarray], n_iter: int, callbacks=None,
+                    validation_curve: np.ndarray | None = None) -> None:
         """Set every fitted attribute (the one place that does), from the fit's inputs and
-        the trained ``module`` (in eval mode)."""
+        the trained ``module`` (in eval mode); those of an earlier fit that this one lacks
+        are removed."""
+        for name, value in (("callbacks_", callbacks),
+                            ("validation_loss_curve_", validation_curve)):
+            if value is None:
+                self.__dict__.pop(name, None)
+            else:
+                setattr(self, name, value)
         if fitted.previous_curve is not None:
             loss_curve = {name: np.concatenate([fitted.previous_curve[name], curve])
                           for name, curve in loss_curve.items()}
@@ -856,9 +863,12 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         self.objectives_ = fitted.objectives
         self.time_offset_ = fitted.time_offset
         self.time_delta_ = fitted.time_delta
+        self.__dict__.pop("label_mean_", None)
+        self.__dict__.pop("label_scale_", None)
         if fitted.label_scaling is not None:
             self.label_mean_, self.label_scale_ = fitted.label_scaling
         self.embedding_names_ = _embedding_names(fitted.objectives, fitted.spec["n_latents"])
+        self.__dict__.pop("behavior_r2_", None)
         if fitted.y is not None:
             block = self._embed(fitted.X, fitted.bounds)[:, : self.n_behavior_latents]
             self.behavior_r2_ = _behavior_r2(block, fitted.y, fitted.discrete)

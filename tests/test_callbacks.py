@@ -201,3 +201,24 @@ def test_an_interrupt_in_a_callback_keeps_the_weights_and_ends_the_callbacks(syn
     with pytest.warns(RuntimeWarning, match="interrupted at step 7"):
         model = xCEBRAAttributor(**FAST, callbacks=[Interrupt()]).fit(X, y)
     assert model.n_iter_ == 7 and model.callbacks_[0].calls[-1] == ("end", 7)
+
+
+def test_a_refit_without_validation_or_callbacks_drops_their_records(synthetic):
+    X, y, _, _ = synthetic
+    model = xCEBRAAttributor(**FAST, validation_fraction=0.2, callbacks=[Recorder()]).fit(X, y)
+    assert hasattr(model, "validation_loss_curve_") and hasattr(model, "callbacks_")
+    model.set_params(validation_fraction=None, callbacks=None).fit(X)
+    assert not hasattr(model, "validation_loss_curve_") and model.callbacks_ == []
+    assert not hasattr(model, "behavior_r2_")
+
+
+def test_no_training_window_of_the_conv_encoder_reaches_into_the_held_out_tail(synthetic):
+    # Poisoning the held-out tail changes nothing in training.
+    X, y, _, _ = synthetic
+    poisoned = X.copy()
+    poisoned[480:] = 1e3
+    params = {**FAST, "encoder": "conv", "time_offset": 3, "max_iter": 5,
+              "validation_fraction": 0.2}
+    clean = xCEBRAAttributor(**params).fit(X, y)
+    dirty = xCEBRAAttributor(**params).fit(poisoned, y)
+    np.testing.assert_array_equal(clean.loss_curve_["total"], dirty.loss_curve_["total"])
