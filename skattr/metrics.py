@@ -516,6 +516,183 @@ def _roc_auc_rows(truth: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return (ranks[:, truth].sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
+def _check_groups(latent_groups, n_latents: int | None = None) -> dict[str, np.ndarray]:
+    """``latent_groups`` (group -> latent indices) as int arrays; each latent in one group."""
+    if not hasattr(latent_groups, "items"):
+        raise TypeError(
+            "latent_groups must be a mapping from a group name to its latents' indices (e.g. "
+            f"skattr.stats.blocks(model)); got {type(latent_groups).__name__}."
+        )
+    groups = {str(name): np.asarray(latents, dtype=int).ravel()
+              for name, latents in latent_groups.items()}
+    every = np.concatenate(list(groups.values())) if groups else np.array([], dtype=int)
+    if len(np.unique(every)) != len(every):
+        raise ValueError("latent_groups must give each latent to one group only; some repeat.")
+    if n_latents is not None and (every.min(initial=0) < 0 or every.max(initial=-1) >= n_latents):
+        raise ValueError(
+            f"latent_groups index latents outside the map's {n_latents} rows: {every.tolist()}."
+        )
+    return groups
+
+
+def _check_hypothesis(hypothesis, groups: dict, labels: np.ndarray) -> dict[str, set]:
+    """``hypothesis`` (group -> feature label(s)) with every group and label known."""
+    if not hasattr(hypothesis, "items") or not hypothesis:
+        raise TypeError(
+            "hypothesis must be a non-empty mapping from a latent group to the feature "
+            "label(s) it explains, e.g. {'position': ['place', 'grid']}."
+        )
+    known = set(labels.tolist())
+    checked = {}
+    for group, explained in hypothesis.items():
+        if str(group) not in groups:
+            raise ValueError(
+                f"hypothesis names group {group!r}, which latent_groups lacks; its groups are "
+                f"{sorted(groups)}."
+            )
+        explained = {explained} if isinstance(explained, str) else set(explained)
+        unknown = explained - known
+        if unknown:
+            raise ValueError(
+                f"hypothesis for group {group!r} names feature label(s) {sorted(unknown)} that "
+                f"no feature has; the labels are {sorted(known)}."
+            )
+        checked[str(group)] = explained
+    return checked
+
+
+def hypothesis_ground_truth(latent_groups, feature_labels, hypothesis) -> np.ndarray:
+    """The boolean map a hypothesis predicts: ``True`` where a latent's group explains a
+    feature's label.
+
+    Parameters
+    ----------
+    latent_groups : mapping of str to array-like of int
+        The latents of each group, e.g. :func:`skattr.stats.blocks` of a fitted estimator.
+    feature_labels : array-like of shape (n_features,)
+        A label per feature, e.g. each neuron's cell type.
+    hypothesis : mapping of str to str or list of str
+        For each group tested, the feature label(s) it should explain, e.g.
+        ``{"position": ["place", "grid"], "speed": "speed"}``. Groups left out (e.g. the time
+        block) get rows of ``False``; :func:`hypothesis_auc` scores only the groups named.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_latents, n_features)
+        ``n_latents`` is one more than the largest latent index of ``latent_groups``.
+
+    Examples
+    --------
+    >>> truth = hypothesis_ground_truth({"behavior": [0, 1], "time": [2]},
+    ...                                 ["place", "hd", "place"], {"behavior": "place"})
+    >>> truth.astype(int).tolist()
+    [[1, 0, 1], [1, 0, 1], [0, 0, 0]]
+    """
+    groups = _check_groups(latent_groups)
+    labels = np.asarray(feature_labels).ravel()
+    checked = _check_hypothesis(hypothesis, groups, labels)
+    n_latents = max((int(latents.max()) + 1 for latents in groups.values() if len(latents)),
+                    default=0)
+    truth = np.zeros((n_latents, len(labels)), dtype=bool)
+    for group, explained in checked.items():
+        truth[np.ix_(groups[group], np.isin(labels, list(explained)))] = True
+    return truth
+
+
+def hypothesis_latents(latent_groups, hypothesis) -> np.ndarray:
+    """The latents of the groups a hypothesis tests, in order: the rows to score.
+
+    Examples
+    --------
+    >>> hypothesis_latents({"position": [0, 1], "speed": [2], "time": [3, 4]},
+    ...                    {"speed": "speed", "position": "place"}).tolist()
+    [0, 1, 2]
+    """
+    groups = _check_groups(latent_groups)
+    missing = [group for group in hypothesis if str(group) not in groups]
+    if missing:
+        raise ValueError(
+            f"hypothesis names group(s) {missing} that latent_groups lacks; its groups are "
+            f"{sorted(groups)}."
+        )
+    return np.sort(np.concatenate([groups[str(group)] for group in hypothesis]))
+
+
+def hypothesis_auc(attribution_map, latent_groups, feature_labels, hypothesis) -> float:
+    """ROC AUC of a map's tested rows against the map a hypothesis predicts.
+
+    Only the latents of the groups named in ``hypothesis`` are scored (the time block, say,
+    is not a hypothesis about cell types). For a bootstrap interval, pass the same rows to
+    :func:`attribution_auc_ci`: ``rows = hypothesis_latents(...)``, then
+    ``attribution_auc_ci(truth[rows], per_sample_maps[:, rows])``.
+
+    Examples
+    --------
+    >>> hypothesis_auc([[0.9, 0.1, 0.8], [0.0, 0.0, 0.0]], {"behavior": [0], "time": [1]},
+    ...                ["place", "hd", "place"], {"behavior": "place"})
+    1.0
+    """
+    attribution_map = np.asarray(attribution_map, dtype=float)
+    groups = _check_groups(latent_groups, attribution_map.shape[0])
+    truth = hypothesis_ground_truth(groups, feature_labels, hypothesis)
+    rows = hypothesis_latents(groups, hypothesis)
+    if truth.shape[1] != attribution_map.shape[1]:
+        raise ValueError(
+            f"feature_labels has {truth.shape[1]} labels but attribution_map has "
+            f"{attribution_map.shape[1]} features."
+        )
+    return attribution_auc(truth[rows], attribution_map[rows])
+
+
+def summarize_by_label(attribution_map, latent_groups, feature_labels):
+    """The mean attribution of each group's latents onto the features of each label.
+
+    Entry ``(g, l)`` is the mean of the map over the latents of group ``g`` and the features
+    labelled ``l``: e.g. how strongly the position block attributes to place cells, grid cells,
+    head-direction and speed cells.
+
+    Parameters
+    ----------
+    attribution_map : array-like of shape (n_latents, n_features)
+    latent_groups : mapping of str to array-like of int
+    feature_labels : array-like of shape (n_features,)
+
+    Returns
+    -------
+    pandas.DataFrame or Bunch
+        Groups as rows (in the order of ``latent_groups``), labels as columns (in order of
+        first appearance); a ``DataFrame`` when pandas is installed, else a ``Bunch`` with
+        ``data``, ``index`` and ``columns``.
+
+    Examples
+    --------
+    >>> table = summarize_by_label([[2.0, 0.0, 4.0], [1.0, 1.0, 1.0]],
+    ...                            {"behavior": [0], "time": [1]}, ["place", "hd", "place"])
+    >>> table.loc["behavior", "place"], table.loc["behavior", "hd"]
+    (np.float64(3.0), np.float64(0.0))
+    """
+    attribution_map = np.asarray(attribution_map, dtype=float)
+    if attribution_map.ndim != 2:
+        raise ValueError(f"attribution_map must be 2-D; got shape {attribution_map.shape}.")
+    groups = _check_groups(latent_groups, attribution_map.shape[0])
+    labels = np.asarray(feature_labels).ravel()
+    if len(labels) != attribution_map.shape[1]:
+        raise ValueError(
+            f"feature_labels has {len(labels)} labels but attribution_map has "
+            f"{attribution_map.shape[1]} features."
+        )
+    columns = list(dict.fromkeys(labels.tolist()))
+    values = np.array([[attribution_map[np.ix_(latents, labels == label)].mean()
+                        for label in columns] for latents in groups.values()])
+    try:
+        import pandas as pd
+    except ImportError:
+        from sklearn.utils import Bunch
+
+        return Bunch(data=values, index=list(groups), columns=columns)
+    return pd.DataFrame(values, index=list(groups), columns=columns)
+
+
 __all__ = [
     "AUCInterval",
     "attribution_auc",
@@ -523,5 +700,9 @@ __all__ = [
     "attribution_auc_scorer",
     "check_ground_truth",
     "connection_statistics",
+    "hypothesis_auc",
+    "hypothesis_ground_truth",
+    "hypothesis_latents",
     "moore_penrose_residuals",
+    "summarize_by_label",
 ]

@@ -267,3 +267,78 @@ def test_auc_ci_rejects_non_finite_maps(rng):
     maps[2, 0, 0] = np.nan
     with pytest.raises(ValueError, match="per_sample_maps contains NaN"):
         attribution_auc_ci(truth, maps)
+
+
+def _random_hypothesis(seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.choice(["place", "grid", "hd", "speed"], size=30)
+    order = rng.permutation(7)
+    groups = {"position": order[:3], "hd": order[3:5], "speed": order[5:6], "time": order[6:]}
+    hypothesis = {"position": ["place", "grid"], "hd": "hd", "speed": ["speed"]}
+    return labels, groups, hypothesis
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_hypothesis_ground_truth_and_auc_against_brute_force(seed):
+    from skattr.metrics import hypothesis_auc, hypothesis_ground_truth, hypothesis_latents
+
+    labels, groups, hypothesis = _random_hypothesis(seed)
+    truth = hypothesis_ground_truth(groups, labels, hypothesis)
+    group_of = {int(latent): name for name, latents in groups.items() for latent in latents}
+    for latent in range(7):
+        explained = hypothesis.get(group_of[latent], [])
+        explained = [explained] if isinstance(explained, str) else explained
+        np.testing.assert_array_equal(truth[latent], np.isin(labels, explained))
+    rows = hypothesis_latents(groups, hypothesis)
+    assert sorted(rows.tolist()) == sorted(int(i) for g in hypothesis for i in groups[g])
+    amap = np.random.default_rng(seed).random((7, 30))
+    expected = roc_auc_score(truth[rows].ravel(), amap[rows].ravel())
+    assert hypothesis_auc(amap, groups, labels, hypothesis) == pytest.approx(expected)
+
+
+def test_summarize_by_label_against_loops(monkeypatch):
+    import builtins
+
+    from skattr.metrics import summarize_by_label
+
+    labels, groups, _ = _random_hypothesis(3)
+    amap = np.random.default_rng(3).random((7, 30))
+    table = summarize_by_label(amap, groups, labels)
+    assert list(table.index) == list(groups)
+    for name, latents in groups.items():
+        for label in table.columns:
+            assert table.loc[name, label] == pytest.approx(amap[latents][:, labels == label].mean())
+    real_import = builtins.__import__
+
+    def without_pandas(name, *args, **kwargs):
+        if name == "pandas":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_pandas)
+    bunch = summarize_by_label(amap, groups, labels)
+    np.testing.assert_allclose(bunch.data, table.to_numpy())
+    assert bunch.index == list(table.index) and bunch.columns == list(table.columns)
+
+
+@pytest.mark.parametrize(("call", "error", "message"), [
+    (lambda f: f.hypothesis_ground_truth({"b": [0]}, ["x"], {"c": "x"}), ValueError,
+     r"hypothesis names group 'c', which latent_groups lacks; its groups are \['b'\]"),
+    (lambda f: f.hypothesis_ground_truth({"b": [0]}, ["x"], {"b": "y"}), ValueError,
+     r"names feature label\(s\) \['y'\] that no feature has"),
+    (lambda f: f.hypothesis_ground_truth({"b": [0], "t": [0]}, ["x"], {"b": "x"}), ValueError,
+     "each latent to one group only"),
+    (lambda f: f.hypothesis_ground_truth([0, 1], ["x"], {"b": "x"}), TypeError,
+     "latent_groups must be a mapping"),
+    (lambda f: f.hypothesis_ground_truth({"b": [0]}, ["x"], {}), TypeError,
+     "hypothesis must be a non-empty mapping"),
+    (lambda f: f.hypothesis_auc(np.ones((2, 3)), {"b": [0], "t": [1]}, ["x", "y"], {"b": "x"}),
+     ValueError, "feature_labels has 2 labels but attribution_map has 3 features"),
+    (lambda f: f.summarize_by_label(np.ones((2, 3)), {"b": [0, 5]}, ["x", "y", "x"]),
+     ValueError, "outside the map's 2 rows"),
+])
+def test_hypothesis_errors_name_the_argument(call, error, message):
+    from skattr import metrics
+
+    with pytest.raises(error, match=message):
+        call(metrics)
