@@ -53,12 +53,33 @@ class MLPEncoder(nn.Sequential):
         )
 
 
+class _WindowConv1d(nn.Conv1d):
+    """A valid ``nn.Conv1d`` (stride 1, no padding) computed as one matrix product over the
+    unfolded windows of its input.
+
+    The same module, parameters and results as ``nn.Conv1d`` (to float rounding; tested), but
+    the training step's regulariser differentiates the encoder twice, and on a CPU the double
+    backward of a matrix product is much cheaper than that of a convolution (a layer of the
+    conv encoder at width 240, batch 2,048: 673 against 451 ms forward and double backward,
+    96 against 71 ms forward alone, on 2 cores).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n_out, n_in, width = self.weight.shape
+        # (B, C, L) -> (B, L', C * k), each row one window, channel-major like the weight.
+        columns = x.unfold(-1, width, 1).transpose(-3, -2).flatten(-2)
+        out = columns @ self.weight.reshape(n_out, n_in * width).T
+        if self.bias is not None:
+            out = out + self.bias
+        return out.transpose(-2, -1)
+
+
 class _ResidualConv(nn.Module):
     """``x[..., 1:-1] + GELU(Conv1d(H, H, 3)(x))``: a valid convolution with a cropped skip."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.conv = nn.Conv1d(channels, channels, kernel_size=3)
+        self.conv = _WindowConv1d(channels, channels, kernel_size=3)
         self.activation = nn.GELU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -94,12 +115,12 @@ class ConvEncoder(nn.Module):
     def __init__(self, n_features: int, n_latents: int, hidden_units: int) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv1d(n_features, hidden_units, kernel_size=2),
+            _WindowConv1d(n_features, hidden_units, kernel_size=2),
             nn.GELU(),
             _ResidualConv(hidden_units),
             _ResidualConv(hidden_units),
             _ResidualConv(hidden_units),
-            nn.Conv1d(hidden_units, n_latents, kernel_size=3),
+            _WindowConv1d(hidden_units, n_latents, kernel_size=3),
         )
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:

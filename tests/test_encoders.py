@@ -54,3 +54,24 @@ def test_windows_of_trials_never_cross_a_trial_boundary(field):
         first, last = bounds[trial], bounds[trial + 1] - 1
         rows = np.clip(np.arange(t - field // 2, t + field - field // 2), first, last)
         torch.testing.assert_close(windows[t], data[rows].T)
+
+
+@pytest.mark.parametrize(("n_in", "n_out", "width", "length"), [(5, 7, 2, 10), (8, 3, 3, 5),
+                                                                 (4, 4, 3, 3)])
+def test_window_conv_is_conv1d_with_its_first_and_second_derivatives(n_in, n_out, width, length):
+    from skattr._encoders import _WindowConv1d
+
+    layer = _WindowConv1d(n_in, n_out, width).double()
+    x = torch.randn(6, n_in, length, dtype=torch.float64, requires_grad=True)
+    ours = layer(x)
+    reference = torch.nn.functional.conv1d(x, layer.weight, layer.bias)
+    torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-12)
+    # The regulariser's quantity: the gradient of a squared Jacobian-vector product.
+    direction = torch.randn_like(reference)
+    grads = [torch.autograd.grad((out * direction).sum(), x, create_graph=True)[0]
+             for out in (ours, reference)]
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-12, atol=1e-12)
+    second = [torch.autograd.grad(g.pow(2).sum(), layer.weight, retain_graph=True)[0]
+              for g in grads]
+    torch.testing.assert_close(second[0], second[1], rtol=1e-10, atol=1e-12)
+    assert isinstance(layer, torch.nn.Conv1d)
