@@ -34,8 +34,6 @@ from skattr._training import (
 )
 from skattr.datasets import make_synthetic
 
-
-
 OBJECTIVES: list[Objective] = []
 
 

@@ -214,7 +214,7 @@ class _FitInputs:
     X: np.ndarray
     y: np.ndarray | None
     bounds: np.ndarray | None
-    discrete: LabelIndex | None
+    discrete: dict | None  # a LabelIndex per behaviour group (by its columns), if discrete
     spec: dict
     device: torch.device
     objectives: tuple[Objective, ...]
@@ -245,6 +245,96 @@ def _cut_bounds(bounds: np.ndarray | None, start: int, stop: int) -> np.ndarray 
         return None
     inner = bounds[(bounds > start) & (bounds < stop)]
     return np.concatenate([[0], inner - start, [stop - start]])
+
+
+def _behavior_layout(behavior_groups, n_behavior_latents, n_columns: int,
+                     y_names: list[str] | None) -> list[tuple[str, tuple | None, int]]:
+    """The behaviour blocks of a fit with ``y``: ``(name, columns of y, n_latents)`` each.
+
+    Without ``behavior_groups`` one block, ``"behavior"``, trains on every column (``None``).
+    """
+    if behavior_groups is None:
+        if isinstance(n_behavior_latents, dict):
+            raise ValueError(
+                "n_behavior_latents is a dict of group sizes, which needs behavior_groups (a "
+                "dict from a group name to its columns of y); give an int for one block."
+            )
+        return [("behavior", None, n_behavior_latents)]
+    if not behavior_groups:
+        raise ValueError("behavior_groups must name at least one group; got an empty dict.")
+    if isinstance(n_behavior_latents, dict):
+        names = {str(name) for name in behavior_groups}
+        if set(map(str, n_behavior_latents)) != names:
+            raise ValueError(
+                f"n_behavior_latents must give a size for each group of behavior_groups "
+                f"{sorted(names)}; got {sorted(map(str, n_behavior_latents))}."
+            )
+    layout, owner = [], {}
+    for name, columns in behavior_groups.items():
+        name = str(name)
+        if name == "time":
+            raise ValueError(
+                "behavior_groups may not name a group 'time': the time block has that name."
+            )
+        columns = [columns] if isinstance(columns, str | Integral) else list(columns)
+        if not columns:
+            raise ValueError(f"behavior_groups[{name!r}] is empty: give it columns of y.")
+        positions = []
+        for column in columns:
+            if isinstance(column, str):
+                if y_names is None:
+                    raise ValueError(
+                        f"behavior_groups[{name!r}] names column {column!r}, but y has no "
+                        "column names: pass y as a DataFrame, or give integer positions."
+                    )
+                if column not in y_names:
+                    raise ValueError(
+                        f"behavior_groups[{name!r}] names column {column!r}, which y lacks; "
+                        f"y's columns are {y_names}."
+                    )
+                position = y_names.index(column)
+            elif isinstance(column, Integral) and not isinstance(column, bool):
+                if not 0 <= column < n_columns:
+                    raise ValueError(
+                        f"behavior_groups[{name!r}] has column position {column}, but y has "
+                        f"{n_columns} column(s)."
+                    )
+                position = int(column)
+            else:
+                raise TypeError(
+                    f"behavior_groups[{name!r}] must hold column names or integer positions "
+                    f"of y; got {column!r}."
+                )
+            if position in owner:
+                raise ValueError(
+                    f"column {column!r} of y is in behavior_groups {owner[position]!r} and "
+                    f"{name!r}: each column belongs to one group."
+                )
+            owner[position] = name
+            positions.append(position)
+        size = (n_behavior_latents[next(k for k in n_behavior_latents if str(k) == name)]
+                if isinstance(n_behavior_latents, dict) else n_behavior_latents)
+        if not isinstance(size, Integral) or isinstance(size, bool) or size < 1:
+            raise ValueError(
+                f"n_behavior_latents for group {name!r} must be a positive int; got {size!r}."
+            )
+        layout.append((name, tuple(positions), int(size)))
+    unused = sorted(set(range(n_columns)) - set(owner))
+    if unused:
+        warnings.warn(
+            f"y column(s) {unused} are in no group of behavior_groups and are not trained on.",
+            UserWarning,
+            stacklevel=5,
+        )
+    return layout
+
+
+def _label_groups(objectives) -> list[tuple[int, ...]] | None:
+    """The columns of ``y`` of each contrastive behaviour group, or ``None`` (one block on
+    every column, or no behaviour objective)."""
+    groups = [o.columns for o in objectives
+              if o.positive == "behavior_positive" and o.columns is not None]
+    return groups or None
 
 
 def _describe(objectives: tuple[Objective, ...]) -> str:
@@ -281,8 +371,18 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
 
     Parameters
     ----------
-    n_behavior_latents : int, default=3
-        Size of the behaviour block, trained on ``y``. Ignored when ``fit`` gets no ``y``.
+    n_behavior_latents : int or dict, default=3
+        Size of the behaviour block, trained on ``y``; with ``behavior_groups``, of each
+        group's block (an int for all, or a dict from group name to size). Without ``y`` at
+        fit time these dimensions are time-contrastive too.
+    behavior_groups : dict, default=None
+        Several behaviour blocks, one per hypothesised variable: a dict from a group name to
+        the columns of ``y`` it is trained on (names when ``y`` is a DataFrame, or integer
+        positions), e.g. ``{"position": ["x", "y"], "head_direction": ["cos", "sin"],
+        "speed": ["speed"]}``. Each group gets its own behaviour-contrastive objective (or,
+        supervised, regression) on its own block, in this order, and its own regulariser
+        slice; the time objective spans the whole embedding. ``None``: every column of
+        ``y`` trains one block, ``"behavior"``.
     n_time_latents : int, default=3
         Size of the time block. The embedding is ``[behaviour block, time block]``, in this order.
     objective : {"contrastive", "supervised"}, default="contrastive"
@@ -439,7 +539,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
     _doc_link_template = DOCS_URL + "generated/skattr.{estimator_name}.html"
 
     _parameter_constraints: dict = {
-        "n_behavior_latents": [Interval(Integral, 0, None, closed="left")],
+        "n_behavior_latents": [Interval(Integral, 0, None, closed="left"), dict],
+        "behavior_groups": [dict, None],
         "n_time_latents": [Interval(Integral, 0, None, closed="left")],
         "objective": [StrOptions({"contrastive", "supervised"})],
         "encoder": [StrOptions(set(ENCODERS))],
@@ -475,9 +576,10 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
 
     def __init__(
         self,
-        n_behavior_latents: int = 3,
+        n_behavior_latents: int | dict = 3,
         n_time_latents: int = 3,
         *,
+        behavior_groups: dict | None = None,
         objective: str = "contrastive",
         encoder: str = "mlp",
         hidden_units: int | None = None,
@@ -504,6 +606,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         warm_start: bool = False,
     ) -> None:
         self.n_behavior_latents = n_behavior_latents
+        self.behavior_groups = behavior_groups
         self.n_time_latents = n_time_latents
         self.objective = objective
         self.encoder = encoder
@@ -570,24 +673,36 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         """A schedule point as a step: an int is one, a float a fraction of ``max_iter``."""
         return int(value * self.max_iter) if isinstance(value, float) else int(value)
 
-    def _objectives(self, with_behavior: bool) -> tuple[Objective, ...]:
+    def _objectives(self, layout) -> tuple[Objective, ...]:
         """The objectives of a fit, in xCEBRA's layout (the paper's and cebra's).
 
-        The time-contrastive objective spans the whole embedding, the behaviour block included;
-        the behaviour objective trains its own block. A time objective on a block disjoint from
-        the behaviour block leaves nothing that makes it hold the latents the behaviour block
-        lacks, and the inverted gradient then loses identifiability (see the user guide).
-        With ``y`` and ``n_time_latents=0`` the model is the behaviour block alone.
+        ``layout`` (from :func:`_behavior_layout`; ``None`` without ``y``) gives the behaviour
+        blocks, side by side from dimension 0, each with its own objective on its columns of
+        ``y``. The time-contrastive objective spans the whole embedding, the behaviour blocks
+        included. A time objective on a block disjoint from the behaviour block leaves nothing
+        that makes it hold the latents the behaviour block lacks, and the inverted gradient
+        then loses identifiability (see the user guide). With ``y`` and ``n_time_latents=0``
+        the model is the behaviour blocks alone.
         """
-        n_latents = self.n_behavior_latents + self.n_time_latents
+        n_latents = self._n_behavior_total() + self.n_time_latents
         time = Objective("time", 0, n_latents, "time_positive")
-        if not with_behavior:
+        if layout is None:
             return (time,)
-        if self.objective == "supervised":
-            behavior = Objective("behavior", 0, self.n_behavior_latents, None, "mse")
-        else:
-            behavior = Objective("behavior", 0, self.n_behavior_latents, "behavior_positive")
-        return (behavior, time) if self.n_time_latents > 0 else (behavior,)
+        behavior, start = [], 0
+        for name, columns, size in layout:
+            if self.objective == "supervised":
+                behavior.append(Objective(name, start, start + size, None, "mse", columns))
+            else:
+                behavior.append(Objective(name, start, start + size, "behavior_positive",
+                                          columns=columns))
+            start += size
+        return (*behavior, time) if self.n_time_latents > 0 else tuple(behavior)
+
+    def _n_behavior_total(self) -> int:
+        """Dimensions of all behaviour blocks together."""
+        if isinstance(self.n_behavior_latents, dict):
+            return int(sum(self.n_behavior_latents.values()))
+        return int(self.n_behavior_latents)
 
     def _module_and_inputs(
         self, X: np.ndarray, dtype: torch.dtype | None = None, bounds: np.ndarray | None = None
@@ -646,6 +761,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
 
     def _fit(self, X, y, trials, warm: bool):
         integer_y = y is not None and np.asarray(y).dtype.kind in "iub"
+        y_names = ([str(name) for name in y.columns]
+                   if y is not None and hasattr(y, "columns") else None)
         X, y = self._validate_X(X, reset=not warm, y=y)
         bounds = _trial_bounds(trials, len(X))
         n_train = len(X) - self._n_validation(len(X))
@@ -654,27 +771,38 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         self._check_n_samples(n_train, time_offset)
         time_delta = time_offset if self.time_delta == "auto" else self.time_delta
         _check_lag(n_train, "time_delta", time_delta)
-        n_latents = self.n_behavior_latents + self.n_time_latents
+        n_latents = self._n_behavior_total() + self.n_time_latents
         if n_latents == 0:
             raise ValueError("n_behavior_latents + n_time_latents must be at least 1; got 0.")
-        if y is not None and self.n_behavior_latents == 0:
+        if y is not None and self._n_behavior_total() == 0:
             raise ValueError("y was given but n_behavior_latents=0: the behaviour block is empty.")
+        if y is None and self.behavior_groups is not None:
+            raise ValueError("behavior_groups name columns of y, but fit got no y.")
+        layout = (None if y is None else
+                  _behavior_layout(self.behavior_groups, self.n_behavior_latents, y.shape[1],
+                                   y_names))
         # Discrete labels are indexed once, for the checks, the sampler and behavior_r2_.
-        discrete = (LabelIndex(y, nearest=False)
-                    if y is not None and self.behavior_distribution == "discrete" else None)
+        discrete = None
+        if y is not None and self.behavior_distribution == "discrete":
+            discrete = {columns: LabelIndex(y if columns is None else y[:, list(columns)],
+                                            nearest=False) for _, columns, _ in layout}
         label_scaling = None
         if y is not None and self.objective == "supervised":
-            label_scaling = _label_scaling(y, self.n_behavior_latents)
+            for _, columns, size in layout:
+                _label_scaling(y if columns is None else y[:, list(columns)], size)
+            scale = y.std(0)
+            label_scaling = y.mean(0), np.where(scale > 0, scale, 1.0)
         elif y is not None:
             _check_labels_vary(y)
             if discrete is not None:
-                _check_discrete_labels(discrete)
+                for index in discrete.values():
+                    _check_discrete_labels(index)
             elif integer_y:
                 _warn_integer_labels(self.behavior_distribution)
         spec = {"encoder": self.encoder, "n_features": X.shape[1], "n_latents": n_latents,
                 "hidden_units": self.hidden_units or 30 * n_latents}
         first_step = self.n_iter_ if warm else 0
-        objectives = self._objectives(with_behavior=y is not None)
+        objectives = self._objectives(layout)
         if warm:
             self._check_warm_start(spec, objectives)
         start = self._schedule_step(self.regularizer_start)
@@ -709,8 +837,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         sampler = ContrastiveSampler(
             n_train, time_offset, train_labels,
             self.behavior_distribution, self.delta, np.random.default_rng(seed),
-            time_delta=time_delta, bounds=train_bounds,
-            index=discrete if n_train == len(X) else None,
+            time_delta=time_delta, bounds=train_bounds, groups=_label_groups(objectives),
+            index=discrete[None] if discrete and None in discrete and n_train == len(X) else None,
             # With an accelerator the host's cores are free for the prefetching thread.
             workers=1 if device.type == "cpu" else -1,
         )
@@ -788,6 +916,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             n_validation, fitted.time_offset, labels, self.behavior_distribution, self.delta,
             np.random.default_rng(0), time_delta=min(fitted.time_delta, n_validation - 1),
             bounds=_cut_bounds(fitted.bounds, n_train, len(windows)),
+            groups=_label_groups(fitted.objectives),
         )
         inputs = windows[n_train:]
         batch_size = min(_SCORE_BATCH_SIZE, n_validation - fitted.time_offset)
@@ -870,8 +999,13 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         self.embedding_names_ = _embedding_names(fitted.objectives, fitted.spec["n_latents"])
         self.__dict__.pop("behavior_r2_", None)
         if fitted.y is not None:
-            block = self._embed(fitted.X, fitted.bounds)[:, : self.n_behavior_latents]
-            self.behavior_r2_ = _behavior_r2(block, fitted.y, fitted.discrete)
+            embedding = self._embed(fitted.X, fitted.bounds)
+            self.behavior_r2_ = float(np.mean([
+                _behavior_r2(embedding[:, o.output_slice],
+                             fitted.y if o.columns is None else fitted.y[:, list(o.columns)],
+                             None if fitted.discrete is None else fitted.discrete[o.columns])
+                for o in fitted.objectives if o.name != "time"
+            ]))
         self.attribution_map_ = self._attribute(fitted.X, "inverted-gradient",
                                                 bounds=fitted.bounds)
 
@@ -1031,7 +1165,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         n_latents = len(self.embedding_names_)
         if target.ndim != 2 or target.shape[1] == n_latents:
             return module, target
-        behavior = [o for o in self.objectives_ if o.name == "behavior"]
+        behavior = [o for o in self.objectives_ if o.name != "time"]
         if not behavior:
             raise ValueError(
                 f"target has {target.shape[1]} column(s): IGC needs one per latent "
@@ -1045,9 +1179,10 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         with torch.no_grad():
             block = torch.cat([module(inputs[start : start + _TRANSFORM_BATCH])
                                for start in range(0, len(inputs), _TRANSFORM_BATCH)])
-        block = block[:, behavior[0].output_slice].double().cpu().numpy()
+        blocks = slice(0, max(o.stop for o in behavior))  # the behaviour blocks, side by side
+        block = block[:, blocks].double().cpu().numpy()
         readout = LinearRegression().fit(block, target)
-        return _BlockReadout(module, behavior[0].output_slice, readout), target
+        return _BlockReadout(module, blocks, readout), target
 
     def score(self, X, y=None, sample_weight=None, ground_truth=None, trials=None) -> float:
         """Attribution AUC against ``ground_truth``, or a label-free goodness of fit.
@@ -1104,7 +1239,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         sampler = ContrastiveSampler(
             X.shape[0], self.time_offset_, y if trained_on_y else None,
             self.behavior_distribution, self.delta, np.random.default_rng(0),
-            time_delta=self.time_delta_, bounds=bounds,
+            time_delta=self.time_delta_, bounds=bounds, groups=_label_groups(self.objectives_),
         )
         module, inputs = self._module_and_inputs(X, bounds=bounds)
         batch_size = min(_SCORE_BATCH_SIZE, X.shape[0] - self.time_offset_)

@@ -99,7 +99,11 @@ def objectives_from_json(saved: list[dict] | None, embedding_names) -> tuple[Obj
     rebuilt from the embedding's names so that such models score and warm-start as fitted.
     """
     if saved is not None:
-        return tuple(Objective(**objective) for objective in saved)
+        return tuple(
+            Objective(**{**objective, "columns": None if objective.get("columns") is None
+                         else tuple(objective["columns"])})
+            for objective in saved
+        )
     names = [str(name) for name in embedding_names]
     n_behavior = sum(name.startswith("behavior") for name in names)
     objectives = []

@@ -35,6 +35,8 @@ class Batch:
     negative: np.ndarray
     time_positive: np.ndarray
     behavior_positive: np.ndarray | None
+    # Every behaviour group's positives, by the group's label columns (``None``: all of them).
+    behavior_positives: dict | None = None
 
 
 class LabelIndex:
@@ -120,6 +122,10 @@ class ContrastiveSampler:
     index : LabelIndex, default=None
         The :class:`LabelIndex` of ``labels`` if the caller has built it already (with the
         k-d tree that a continuous ``distribution`` needs); unused without ``labels``.
+    groups : list of tuple of int, default=None
+        Behaviour groups: each tuple the columns of ``labels`` one behaviour objective
+        contrasts; every group gets its own positives (``Batch.behavior_positives``, by the
+        tuple), drawn with its own index. ``None``: all columns form one group (key ``None``).
     bounds : ndarray of int, default=None
         Trials: ``bounds[s]:bounds[s + 1]`` are the samples of trial ``s`` (see
         :func:`trial_bounds`); ``None`` is one trial. A reference is drawn uniformly among the
@@ -149,6 +155,7 @@ class ContrastiveSampler:
         workers: int = 1,
         index: LabelIndex | None = None,
         bounds: np.ndarray | None = None,
+        groups: list[tuple[int, ...]] | None = None,
     ) -> None:
         if distribution not in BEHAVIOR_DISTRIBUTIONS:
             raise ValueError(
@@ -163,11 +170,16 @@ class ContrastiveSampler:
         self.rng = rng
         self.labels = labels
         self.workers = workers
-        if labels is None:
-            index = None
-        elif index is None:
-            index = LabelIndex(labels, nearest=distribution != "discrete")
-        self.index = index
+        nearest = distribution != "discrete"
+        self.indices = {}
+        if labels is not None and groups is None:
+            self.indices[None] = index if index is not None else LabelIndex(labels, nearest)
+        elif labels is not None:
+            self._group_labels = {tuple(g): np.ascontiguousarray(labels[:, list(g)])
+                                  for g in groups}
+            self.indices = {g: LabelIndex(values, nearest)
+                            for g, values in self._group_labels.items()}
+        self.index = next(iter(self.indices.values()), None)
         self.bounds = np.array([0, n_samples]) if bounds is None else np.asarray(bounds)
         self._lagged_counts = {}
         for name, lag in (("time_offset", time_offset), ("time_delta", time_delta)):
@@ -197,25 +209,27 @@ class ContrastiveSampler:
         """Draw ``batch_size`` references, negatives and positives."""
         reference = self.lagged(self.time_offset, batch_size)
         negative = self.rng.integers(0, self.n_samples, batch_size)
-        behavior_positive = None
-        if self.index is not None:
-            behavior_positive = self.behavior_positive(reference)
-        return Batch(reference, negative, reference + self.time_offset, behavior_positive)
+        positives = {group: self.behavior_positive(reference, group) for group in self.indices}
+        return Batch(reference, negative, reference + self.time_offset,
+                     next(iter(positives.values()), None), positives or None)
 
-    def behavior_positive(self, reference: np.ndarray) -> np.ndarray:
-        """The behaviour positive of each reference."""
+    def behavior_positive(self, reference: np.ndarray, group=None) -> np.ndarray:
+        """The behaviour positive of each reference, in ``group``'s label columns (``None``:
+        the ungrouped labels)."""
+        index = self.indices[group]
         if self.distribution == "discrete":
-            value = self.index.value_of_sample[reference]
+            value = index.value_of_sample[reference]
         else:
-            value = self.index.nearest_value(self.query(reference), self.workers)
-        return self.index.draw(value, self.rng)
+            value = index.nearest_value(self.query(reference, group), self.workers)
+        return index.draw(value, self.rng)
 
-    def query(self, reference: np.ndarray) -> np.ndarray:
+    def query(self, reference: np.ndarray, group=None) -> np.ndarray:
         """The label-space queries whose nearest neighbours are the behaviour positives."""
-        anchor = self.labels[reference]
+        labels = self.labels if group is None else self._group_labels[group]
+        anchor = labels[reference]
         if self.distribution == "time_delta":
             step = self.lagged(self.time_delta, len(reference)) + self.time_delta
-            return anchor + (self.labels[step] - self.labels[step - self.time_delta])
+            return anchor + (labels[step] - labels[step - self.time_delta])
         return anchor + self.delta * self.rng.standard_normal(anchor.shape)
 
 

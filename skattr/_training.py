@@ -33,6 +33,9 @@ class Objective:
     # "infonce" (contrastive, against ``positive``) or "mse" (the block regresses the
     # standardised label at the reference: the paper's supervised baseline; no positive).
     loss: str = "infonce"
+    # A behaviour objective's columns of ``y`` (one of several behaviour groups); ``None``:
+    # all of them.
+    columns: tuple[int, ...] | None = None
 
     @property
     def output_slice(self) -> slice:
@@ -276,8 +279,9 @@ def _batch_indices(batch, objectives, pin: bool) -> torch.Tensor:
     """One host tensor of a batch's indices: references, negatives, then the positives of
     each contrastive objective in order. Pinned (for an accelerator), it is copied to the
     device asynchronously."""
-    positives = [getattr(batch, objective.positive) for objective in objectives
-                 if objective.loss == "infonce"]
+    positives = [batch.time_positive if objective.positive == "time_positive"
+                 else batch.behavior_positives[objective.columns]
+                 for objective in objectives if objective.loss == "infonce"]
     indices = torch.from_numpy(np.concatenate([batch.reference, batch.negative, *positives]))
     return indices.pin_memory() if pin else indices
 
@@ -308,7 +312,8 @@ def _objective_losses(reference, others, objectives, similarity, temperature, ta
     for objective in objectives:
         block = objective.output_slice
         if objective.loss == "mse":
-            losses.append((reference[:, block] - targets).pow(2).sum(1).mean())
+            target = targets if objective.columns is None else targets[:, list(objective.columns)]
+            losses.append((reference[:, block] - target).pow(2).sum(1).mean())
             continue
         n_contrastive += 1
         positive = others[n_contrastive * size : (n_contrastive + 1) * size]

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.exceptions import NotFittedError
@@ -133,6 +134,21 @@ CASES = {
         optimizer=lambda parameters, lr: None).fit(X, y),
     "igc-behaviour-target-without-y": lambda X, y, t, m, p: estimator().fit(X).attribute(
         X, "igc", target=y),
+    "groups-unknown-column": lambda X, y, t, m, p: estimator(
+        behavior_groups={"p": ["nope"]}).fit(X, pd.DataFrame(y, columns=["a", "b"])),
+    "groups-names-without-dataframe": lambda X, y, t, m, p: estimator(
+        behavior_groups={"p": ["a"]}).fit(X, y),
+    "groups-position-out-of-range": lambda X, y, t, m, p: estimator(
+        behavior_groups={"p": [5]}).fit(X, y),
+    "groups-repeated-column": lambda X, y, t, m, p: estimator(
+        behavior_groups={"a": [0], "b": [0, 1]}).fit(X, y),
+    "groups-empty": lambda X, y, t, m, p: estimator(behavior_groups={"a": []}).fit(X, y),
+    "groups-named-time": lambda X, y, t, m, p: estimator(behavior_groups={"time": [0]}).fit(X, y),
+    "groups-sizes-mismatch": lambda X, y, t, m, p: xCEBRAAttributor(
+        {"a": 1}, 2, behavior_groups={"a": [0], "b": [1]}, **FAST).fit(X, y),
+    "groups-sizes-without-groups": lambda X, y, t, m, p: xCEBRAAttributor(
+        {"a": 2}, 2, **FAST).fit(X, y),
+    "groups-without-y": lambda X, y, t, m, p: estimator(behavior_groups={"a": [0]}).fit(X),
     "pipeline-score-dropped-ground-truth": lambda X, y, t, m, p: make_pipeline(
         StandardScaler(), estimator()).fit(X, y).score(X, ground_truth=t),
 }

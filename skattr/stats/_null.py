@@ -213,6 +213,12 @@ def attribution_null(
     n_samples, n_features = X.shape
     if null == "behavior" and y is None:
         raise ValueError("null='behavior' tests the behaviour block and needs y; got y=None.")
+    if null == "behavior" and estimator.behavior_groups is not None:
+        raise ValueError(
+            "attribution_null tests one behaviour block, but the estimator has "
+            "behavior_groups; fit one group's columns at a time (behavior_groups=None, y = "
+            "those columns) to test it."
+        )
     if 1.0 / (n_surrogates + 1) > alpha:
         needed = int(np.ceil(1.0 / alpha - 1.0 - 1e-9))
         raise ValueError(
