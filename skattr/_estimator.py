@@ -498,7 +498,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         of the behaviour block, on the training data (for ``behavior_distribution="discrete"``,
         of ``y``'s one-hot encoding, averaged over its values). The inverted gradient identifies the
         map only if the embedding holds the latents: a low value (below about 0.5) means the
-        behaviour block did not learn ``y`` and its map rows should not be trusted.
+        behaviour block did not learn ``y`` and its map rows should not be trusted. With
+        ``behavior_groups``, the mean over groups of each block's R² for its own columns.
     validation_loss_curve_ : ndarray of shape (n_checks, 2)
         With ``validation_fraction``: ``(step, loss)`` at each check of this fit, the loss
         being the mean of the objectives' losses on fixed batches of the held-out samples.
@@ -507,7 +508,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         progress bar first).
     objectives_ : tuple of Objective
         The objectives trained, each with the embedding dimensions ``start:stop`` it spans:
-        ``behavior`` on the behaviour block, ``time`` on the whole embedding.
+        ``behavior`` on the behaviour block (with ``behavior_groups``, one per group, named
+        after it, with its ``columns`` of ``y``), ``time`` on the whole embedding.
     device_ : torch.device
         Device the encoder lives on.
     n_features_in_ : int
