@@ -535,6 +535,17 @@ def _check_groups(latent_groups, n_latents: int | None = None) -> dict[str, np.n
     return groups
 
 
+def _check_feature_labels(feature_labels, n_features: int) -> np.ndarray:
+    """``feature_labels`` as a 1-D array with one label per feature of the map."""
+    labels = np.asarray(feature_labels).ravel()
+    if len(labels) != n_features:
+        raise ValueError(
+            f"feature_labels has {len(labels)} labels but attribution_map has {n_features} "
+            "features."
+        )
+    return labels
+
+
 def _check_hypothesis(hypothesis, groups: dict, labels: np.ndarray) -> dict[str, set]:
     """``hypothesis`` (group -> feature label(s)) with every group and label known."""
     if not hasattr(hypothesis, "items") or not hypothesis:
@@ -634,13 +645,9 @@ def hypothesis_auc(attribution_map, latent_groups, feature_labels, hypothesis) -
     """
     attribution_map = np.asarray(attribution_map, dtype=float)
     groups = _check_groups(latent_groups, attribution_map.shape[0])
-    truth = hypothesis_ground_truth(groups, feature_labels, hypothesis)
+    labels = _check_feature_labels(feature_labels, attribution_map.shape[1])
+    truth = hypothesis_ground_truth(groups, labels, hypothesis)
     rows = hypothesis_latents(groups, hypothesis)
-    if truth.shape[1] != attribution_map.shape[1]:
-        raise ValueError(
-            f"feature_labels has {truth.shape[1]} labels but attribution_map has "
-            f"{attribution_map.shape[1]} features."
-        )
     return attribution_auc(truth[rows], attribution_map[rows])
 
 
@@ -675,12 +682,7 @@ def summarize_by_label(attribution_map, latent_groups, feature_labels):
     if attribution_map.ndim != 2:
         raise ValueError(f"attribution_map must be 2-D; got shape {attribution_map.shape}.")
     groups = _check_groups(latent_groups, attribution_map.shape[0])
-    labels = np.asarray(feature_labels).ravel()
-    if len(labels) != attribution_map.shape[1]:
-        raise ValueError(
-            f"feature_labels has {len(labels)} labels but attribution_map has "
-            f"{attribution_map.shape[1]} features."
-        )
+    labels = _check_feature_labels(feature_labels, attribution_map.shape[1])
     columns = list(dict.fromkeys(labels.tolist()))
     values = np.array([[attribution_map[np.ix_(latents, labels == label)].mean()
                         for label in columns] for latents in groups.values()])

@@ -67,12 +67,9 @@ def plot_attribution_map(
         truth = check_ground_truth(ground_truth, values.shape)
     bands = []
     if feature_labels is not None:
-        labels = np.asarray(feature_labels).ravel()
-        if len(labels) != values.shape[1]:
-            raise ValueError(
-                f"feature_labels has {len(labels)} labels but attribution_map has "
-                f"{values.shape[1]} features."
-            )
+        from .metrics import _check_feature_labels
+
+        labels = _check_feature_labels(feature_labels, values.shape[1])
         names = list(dict.fromkeys(labels.tolist()))
         order = np.concatenate([np.flatnonzero(labels == name) for name in names])
         values = values[:, order]
