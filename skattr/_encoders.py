@@ -59,9 +59,8 @@ class _WindowConv1d(nn.Conv1d):
 
     The same module, parameters and results as ``nn.Conv1d`` (to float rounding; tested), but
     the training step's regulariser differentiates the encoder twice, and on a CPU the double
-    backward of a matrix product is much cheaper than that of a convolution (a layer of the
-    conv encoder at width 240, batch 2,048: 673 against 451 ms forward and double backward,
-    96 against 71 ms forward alone, on 2 cores).
+    backward of a matrix product is much cheaper than that of a convolution (the measured
+    step, before and after, is in ``docs/benchmarks.md``).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

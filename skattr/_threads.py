@@ -4,11 +4,9 @@ torch's CPU kernels run on OpenMP threads (GNU OpenMP in the PyPI wheels). Betwe
 regions those threads *spin* by default, holding their core. Two processes that each keep two
 spinning threads on two cores (two notebooks, a test run next to a fit, joblib workers) then
 take each other's cores in turns, and a fit beside any busy process waits for its descheduled
-thread at every parallel region. Measured on 2 cores (``benchmarks/threads.py``,
-``docs/benchmarks.md``): two 300-step fits side by side took 1.67x the time of the same fits
-one after the other with spinning threads and 0.64x with passive ones; a fit beside a busy
-core 2.37x and 1.19x the time of a fit alone. Alone, the training loop is about 18%
-slower with passive threads (a sleeping thread wakes more slowly).
+thread at every parallel region. With passive waiting, fits side by side share the cores; a
+fit alone pays a little, since a sleeping thread wakes more slowly (the measurements, with
+their commands, are in ``docs/benchmarks.md``; ``benchmarks/threads.py`` repeats them).
 
 OpenMP reads ``OMP_WAIT_POLICY`` once, when torch loads it, so skattr sets the default
 ``PASSIVE`` here, before it imports torch. It applies when skattr is imported before torch
