@@ -329,6 +329,13 @@ def _behavior_layout(behavior_groups, n_behavior_latents, n_columns: int,
     return layout
 
 
+def _embed_inputs(module: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """``module`` on ``inputs`` without gradients, in batches that bound memory."""
+    with torch.no_grad():
+        return torch.cat([module(inputs[start : start + _TRANSFORM_BATCH])
+                          for start in range(0, len(inputs), _TRANSFORM_BATCH)])
+
+
 def _label_groups(objectives) -> list[tuple[int, ...]] | None:
     """The columns of ``y`` of each contrastive behaviour group, or ``None`` (one block on
     every column, or no behaviour objective)."""
@@ -840,7 +847,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             n_train, time_offset, train_labels,
             self.behavior_distribution, self.delta, np.random.default_rng(seed),
             time_delta=time_delta, bounds=train_bounds, groups=_label_groups(objectives),
-            index=discrete[None] if discrete and None in discrete and n_train == len(X) else None,
+            indices=discrete if n_train == len(X) else None,
             # With an accelerator the host's cores are free for the prefetching thread.
             workers=1 if device.type == "cpu" else -1,
         )
@@ -1062,12 +1069,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
     def _embed(self, X: np.ndarray, bounds: np.ndarray | None = None) -> np.ndarray:
         """:meth:`transform` on validated ``X``."""
         module, inputs = self._module_and_inputs(X, bounds=bounds)
-        with torch.no_grad():
-            embedding = torch.cat([
-                module(inputs[start : start + _TRANSFORM_BATCH])
-                for start in range(0, len(inputs), _TRANSFORM_BATCH)
-            ])
-        return embedding.cpu().numpy().astype(X.dtype, copy=False)
+        return _embed_inputs(module, inputs).cpu().numpy().astype(X.dtype, copy=False)
 
     def attribute(
         self, X, method: str = "inverted-gradient", *, batch_size: int = 1024, trials=None,
@@ -1178,11 +1180,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             raise ValueError(
                 f"target has {len(target)} rows but X has {len(inputs)} samples."
             )
-        with torch.no_grad():
-            block = torch.cat([module(inputs[start : start + _TRANSFORM_BATCH])
-                               for start in range(0, len(inputs), _TRANSFORM_BATCH)])
         blocks = slice(0, max(o.stop for o in behavior))  # the behaviour blocks, side by side
-        block = block[:, blocks].double().cpu().numpy()
+        block = _embed_inputs(module, inputs)[:, blocks].double().cpu().numpy()
         readout = LinearRegression().fit(block, target)
         return _BlockReadout(module, blocks, readout), target
 

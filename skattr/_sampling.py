@@ -119,8 +119,9 @@ class ContrastiveSampler:
     workers : int, default=1
         Threads of the k-d tree query (``-1``: all cores); more than one only where the host
         has cores that the training computation does not use.
-    index : LabelIndex, default=None
-        The :class:`LabelIndex` of ``labels`` if the caller has built it already (with the
+    indices : dict, default=None
+        The :class:`LabelIndex` of each group's labels (by the group's key: ``None`` without
+        ``groups``, else its tuple of columns) if the caller has built them already (with the
         k-d tree that a continuous ``distribution`` needs); unused without ``labels``.
     groups : list of tuple of int, default=None
         Behaviour groups: each tuple the columns of ``labels`` one behaviour objective
@@ -153,7 +154,7 @@ class ContrastiveSampler:
         rng: np.random.Generator,
         time_delta: int = 1,
         workers: int = 1,
-        index: LabelIndex | None = None,
+        indices: dict | None = None,
         bounds: np.ndarray | None = None,
         groups: list[tuple[int, ...]] | None = None,
     ) -> None:
@@ -170,15 +171,14 @@ class ContrastiveSampler:
         self.rng = rng
         self.labels = labels
         self.workers = workers
-        nearest = distribution != "discrete"
         self.indices = {}
-        if labels is not None and groups is None:
-            self.indices[None] = index if index is not None else LabelIndex(labels, nearest)
-        elif labels is not None:
-            self._group_labels = {tuple(g): np.ascontiguousarray(labels[:, list(g)])
-                                  for g in groups}
-            self.indices = {g: LabelIndex(values, nearest)
-                            for g, values in self._group_labels.items()}
+        if labels is not None:
+            self._group_labels = ({None: labels} if groups is None else
+                                  {tuple(g): np.ascontiguousarray(labels[:, list(g)])
+                                   for g in groups})
+            self.indices = indices if indices is not None else {
+                key: LabelIndex(values, nearest=distribution != "discrete")
+                for key, values in self._group_labels.items()}
         self.index = next(iter(self.indices.values()), None)
         self.bounds = np.array([0, n_samples]) if bounds is None else np.asarray(bounds)
         self._lagged_counts = {}
@@ -225,7 +225,7 @@ class ContrastiveSampler:
 
     def query(self, reference: np.ndarray, group=None) -> np.ndarray:
         """The label-space queries whose nearest neighbours are the behaviour positives."""
-        labels = self.labels if group is None else self._group_labels[group]
+        labels = self._group_labels[group]
         anchor = labels[reference]
         if self.distribution == "time_delta":
             step = self.lagged(self.time_delta, len(reference)) + self.time_delta
