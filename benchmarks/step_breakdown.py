@@ -9,7 +9,7 @@ Usage::
 
     python benchmarks/step_breakdown.py [--batch-size 5000] [--steps 10]
     python benchmarks/step_breakdown.py --encoder conv --n-features 80 --n-latents 8 \
-        --batch-size 512 --steps 5
+        --batch-size 512 --steps 5 [--hidden-units 64]
 """
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ def main() -> None:
     parser.add_argument("--encoder", choices=["mlp", "conv"], default="mlp")
     parser.add_argument("--n-features", type=int, default=50)
     parser.add_argument("--n-latents", type=int, default=6)
+    parser.add_argument("--hidden-units", type=int, default=None, help="width (30 K)")
     args = parser.parse_args()
+    width = args.hidden_units or 30 * args.n_latents
     size, n_steps, n_latents = args.batch_size, args.steps, args.n_latents
     OBJECTIVES[:] = [Objective("behavior", 0, n_latents // 2, "behavior_positive"),
                      Objective("time", 0, n_latents, "time_positive")]
@@ -52,13 +54,13 @@ def main() -> None:
     X, y, _, _ = make_synthetic(n_samples=100_000, n_time_neurons=half,
                                 n_behavior_neurons=args.n_features - half, random_state=0)
     sampler = ContrastiveSampler(len(X), 10, y, "time_delta", 0.1, np.random.default_rng(0))
-    encoder = build_encoder(args.encoder, args.n_features, n_latents, 30 * n_latents,
+    encoder = build_encoder(args.encoder, args.n_features, n_latents, width,
                             torch.Generator().manual_seed(0))
     config = TrainingConfig(n_steps, size, 1e-3, "euclidean", 1.0, 0.1, 0, 0, 1)
     optimizer = torch.optim.Adam(encoder.parameters(), lr=1e-3)
     inputs = time_windows(torch.tensor(X, dtype=torch.float32), encoder.receptive_field)
     print(f"{args.encoder} encoder, N = {args.n_features}, K = {n_latents}, "
-          f"width {30 * n_latents}, {torch.get_num_threads()} threads")
+          f"width {width}, {torch.get_num_threads()} threads")
     record, generator = torch.zeros(4), torch.Generator().manual_seed(0)
 
     def whole_step():

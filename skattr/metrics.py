@@ -350,6 +350,7 @@ def attribution_auc_ci(
     random_state=None,
     batch_size: int = 100,
     block_length: int = 1,
+    row_norm: str | None = None,
 ) -> AUCInterval:
     """Bootstrap confidence interval of the attribution AUC, resampling time points.
 
@@ -381,6 +382,10 @@ def attribution_auc_ci(
         truncated to ``T``. Neighbouring time points are autocorrelated, so resampling single
         points (``block_length=1``) understates the variance; use blocks longer than the
         correlation time. Points within ``block_length`` of either end are drawn less often.
+    row_norm : {"l2", "l1", "max"}, default=None
+        Divide each row of every reduced map (the full data's and each replicate's) by its
+        norm over features before scoring, as :func:`hypothesis_auc` does; ``None`` scores the
+        rows as they are.
 
     Returns
     -------
@@ -438,6 +443,16 @@ def attribution_auc_ci(
     ):
         raise ValueError(f"confidence must be strictly between 0 and 1; got {confidence!r}.")
     rng = check_random_state(random_state)
+    if row_norm is not None and row_norm not in ROW_NORMS:
+        raise ValueError(f"row_norm must be one of {ROW_NORMS} or None; got {row_norm!r}.")
+    n_rows = maps.shape[1]
+
+    def scored(reduced: np.ndarray) -> np.ndarray:
+        # (B, K * N) reduced maps, their rows on a common scale when row_norm asks for it.
+        if row_norm is None:
+            return reduced
+        shaped = reduced.reshape(len(reduced), n_rows, -1)
+        return normalize_rows(shaped, row_norm).reshape(len(reduced), -1)
 
     values = maps.reshape(n_samples, -1)
     if reduction in ("mean_abs", "max_abs"):
@@ -445,7 +460,7 @@ def attribution_auc_ci(
     full = values.max(axis=0) if reduction == "max_abs" else values.sum(axis=0)
     if reduction in ("mean_abs", "mean"):
         full = full / n_samples
-    auc = attribution_auc(truth, full)
+    auc = attribution_auc(truth, scored(full[None])[0])
 
     if reduction == "max_abs":
         order = np.argsort(-values, axis=0, kind="stable")
@@ -468,9 +483,25 @@ def attribution_auc_ci(
             scores = counts.astype(np.float64) @ values
             if reduction != "sum":
                 scores /= n_samples
-        distribution[start : start + size] = _roc_auc_rows(truth, scores)
+        distribution[start : start + size] = _roc_auc_rows(truth, scored(scores))
     low, high = np.quantile(distribution, [(1 - confidence) / 2, (1 + confidence) / 2])
     return AUCInterval(float(auc), float(low), float(high), float(confidence), distribution)
+
+
+ROW_NORMS = ("l2", "l1", "max")
+
+
+def normalize_rows(maps: np.ndarray, norm: str) -> np.ndarray:
+    """``maps`` ``(..., K, N)`` with each row divided by its ``norm`` over the last axis
+    (``"l2"``, ``"l1"`` or ``"max"`` of the absolute values); rows of zeros stay zero."""
+    magnitude = np.abs(maps)
+    if norm == "l2":
+        scale = np.sqrt((magnitude**2).sum(-1, keepdims=True))
+    elif norm == "l1":
+        scale = magnitude.sum(-1, keepdims=True)
+    else:
+        scale = magnitude.max(-1, keepdims=True)
+    return maps / np.where(scale > 0, scale, 1.0)
 
 
 def _check_int(value, name: str, low: int, high: int | None = None) -> int:
@@ -629,13 +660,31 @@ def hypothesis_latents(latent_groups, hypothesis) -> np.ndarray:
     return np.sort(np.concatenate([groups[str(group)] for group in hypothesis]))
 
 
-def hypothesis_auc(attribution_map, latent_groups, feature_labels, hypothesis) -> float:
+def hypothesis_auc(attribution_map, latent_groups, feature_labels, hypothesis,
+                   row_norm: str | None = "l2") -> float:
     """ROC AUC of a map's tested rows against the map a hypothesis predicts.
 
     Only the latents of the groups named in ``hypothesis`` are scored (the time block, say,
-    is not a hypothesis about cell types). For a bootstrap interval, pass the same rows to
-    :func:`attribution_auc_ci`: ``rows = hypothesis_latents(...)``, then
-    ``attribution_auc_ci(truth[rows], per_sample_maps[:, rows])``.
+    is not a hypothesis about cell types). Each row is first divided by its norm over the
+    features (``row_norm``): a latent's scale is not identified (each behaviour block is learnt
+    up to an invertible linear map), so a pooled AUC of raw rows changes when one latent is
+    multiplied by a constant, which changes nothing the model says about which cells a group
+    explains. For a bootstrap interval use :func:`hypothesis_auc_ci`.
+
+    Parameters
+    ----------
+    attribution_map : array-like of shape (n_latents, n_features)
+    latent_groups : mapping of str to array-like of int
+        The latents of each group, e.g. :func:`skattr.stats.blocks` of a fitted estimator.
+    feature_labels : array-like of shape (n_features,)
+    hypothesis : mapping of str to str or list of str
+        As in :func:`hypothesis_ground_truth`.
+    row_norm : {"l2", "l1", "max"} or None, default="l2"
+        How each tested row is put on a common scale; ``None`` pools the raw rows.
+
+    Returns
+    -------
+    float
 
     Examples
     --------
@@ -643,12 +692,62 @@ def hypothesis_auc(attribution_map, latent_groups, feature_labels, hypothesis) -
     ...                ["place", "hd", "place"], {"behavior": "place"})
     1.0
     """
-    attribution_map = np.asarray(attribution_map, dtype=float)
-    groups = _check_groups(latent_groups, attribution_map.shape[0])
-    labels = _check_feature_labels(feature_labels, attribution_map.shape[1])
+    truth, values = _hypothesis_rows(attribution_map, latent_groups, feature_labels,
+                                     hypothesis, row_norm, per_sample=False)
+    return attribution_auc(truth, values)
+
+
+def hypothesis_auc_ci(per_sample_maps, latent_groups, feature_labels, hypothesis,
+                      row_norm: str | None = "l2", **bootstrap) -> AUCInterval:
+    """:func:`hypothesis_auc` with its bootstrap interval over time points.
+
+    Parameters
+    ----------
+    per_sample_maps : array-like of shape (T, n_latents, n_features)
+        E.g. ``model.attribute(X, return_per_sample=True)``.
+    latent_groups, feature_labels, hypothesis, row_norm
+        As in :func:`hypothesis_auc`; every replicate's rows are normalised the same way.
+    **bootstrap
+        ``reduction``, ``n_bootstrap``, ``confidence``, ``random_state``, ``batch_size`` and
+        ``block_length`` of :func:`attribution_auc_ci`.
+
+    Returns
+    -------
+    AUCInterval
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> maps = rng.random((200, 2, 3)) + [[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]]
+    >>> ci = hypothesis_auc_ci(maps, {"behavior": [0], "time": [1]}, ["place", "hd", "place"],
+    ...                        {"behavior": "place"}, n_bootstrap=100, random_state=0)
+    >>> ci.auc, bool(ci.low <= ci.auc <= ci.high)
+    (1.0, True)
+    """
+    truth, values = _hypothesis_rows(per_sample_maps, latent_groups, feature_labels,
+                                     hypothesis, row_norm, per_sample=True)
+    return attribution_auc_ci(truth, values, row_norm=row_norm, **bootstrap)
+
+
+def _hypothesis_rows(maps, latent_groups, feature_labels, hypothesis, row_norm, per_sample):
+    """The predicted map and the maps' values on the tested rows (normalised for a reduced
+    map; per-sample maps are normalised after each replicate's reduction)."""
+    maps = np.asarray(maps, dtype=float)
+    if maps.ndim != (3 if per_sample else 2):
+        name, shape = (("per_sample_maps", "(T, n_latents, n_features)") if per_sample
+                       else ("attribution_map", "(n_latents, n_features)"))
+        raise ValueError(f"{name} must have shape {shape}; got shape {maps.shape}.")
+    if row_norm is not None and row_norm not in ROW_NORMS:
+        raise ValueError(f"row_norm must be one of {ROW_NORMS} or None; got {row_norm!r}.")
+    groups = _check_groups(latent_groups, maps.shape[-2])
+    labels = _check_feature_labels(feature_labels, maps.shape[-1])
     truth = hypothesis_ground_truth(groups, labels, hypothesis)
     rows = hypothesis_latents(groups, hypothesis)
-    return attribution_auc(truth[rows], attribution_map[rows])
+    values = maps[..., rows, :]
+    if row_norm is not None and not per_sample:
+        values = normalize_rows(values, row_norm)
+    return truth[rows], values
 
 
 def summarize_by_label(attribution_map, latent_groups, feature_labels):
@@ -703,8 +802,10 @@ __all__ = [
     "check_ground_truth",
     "connection_statistics",
     "hypothesis_auc",
+    "hypothesis_auc_ci",
     "hypothesis_ground_truth",
     "hypothesis_latents",
     "moore_penrose_residuals",
+    "normalize_rows",
     "summarize_by_label",
 ]

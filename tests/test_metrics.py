@@ -293,7 +293,58 @@ def test_hypothesis_ground_truth_and_auc_against_brute_force(seed):
     assert sorted(rows.tolist()) == sorted(int(i) for g in hypothesis for i in groups[g])
     amap = np.random.default_rng(seed).random((7, 30))
     expected = roc_auc_score(truth[rows].ravel(), amap[rows].ravel())
-    assert hypothesis_auc(amap, groups, labels, hypothesis) == pytest.approx(expected)
+    assert hypothesis_auc(amap, groups, labels, hypothesis, row_norm=None) == pytest.approx(
+        expected)
+    for norm, scale in (("l2", lambda r: np.sqrt((r**2).sum())), ("l1", lambda r: r.sum()),
+                        ("max", lambda r: r.max())):
+        normed = np.array([row / scale(row) for row in amap[rows]])
+        assert hypothesis_auc(amap, groups, labels, hypothesis, row_norm=norm) == pytest.approx(
+            roc_auc_score(truth[rows].ravel(), normed.ravel()))
+
+
+def test_hypothesis_auc_does_not_change_when_a_latent_is_rescaled():
+    from skattr.metrics import hypothesis_auc
+
+    labels, groups, hypothesis = _random_hypothesis(0)
+    amap = np.random.default_rng(0).random((7, 30))
+    rescaled = amap * np.array([1.0, 10.0, 0.1, 3.0, 1.0, 0.5, 7.0])[:, None]
+    assert hypothesis_auc(rescaled, groups, labels, hypothesis) == pytest.approx(
+        hypothesis_auc(amap, groups, labels, hypothesis))
+    assert hypothesis_auc(rescaled, groups, labels, hypothesis, row_norm=None) != pytest.approx(
+        hypothesis_auc(amap, groups, labels, hypothesis, row_norm=None))
+
+
+@pytest.mark.parametrize("norm", ["l2", "max"])
+def test_hypothesis_auc_ci_is_the_bootstrap_of_normalised_replicates(norm):
+    from skattr.metrics import hypothesis_auc, hypothesis_auc_ci, hypothesis_ground_truth
+    from skattr.metrics import hypothesis_latents, normalize_rows
+
+    labels, groups, hypothesis = _random_hypothesis(1)
+    rng = np.random.default_rng(1)
+    truth = hypothesis_ground_truth(groups, labels, hypothesis)
+    per_sample = rng.normal(size=(60, 7, 30)) + truth * rng.random((7, 1)) * 3
+    ci = hypothesis_auc_ci(per_sample, groups, labels, hypothesis, row_norm=norm,
+                           n_bootstrap=25, random_state=4, block_length=5)
+    assert ci.auc == pytest.approx(hypothesis_auc(np.abs(per_sample).mean(0), groups, labels,
+                                                  hypothesis, row_norm=norm))
+    # Brute force: the same moving-block draws, each replicate reduced, normalised and scored.
+    rows = hypothesis_latents(groups, hypothesis)
+    draws = np.random.RandomState(4).randint(0, 60 - 5 + 1, size=(25, 12))
+    expected = []
+    for starts in draws:
+        picked = (starts[:, None] + np.arange(5)).ravel()[:60]
+        reduced = normalize_rows(np.abs(per_sample[picked][:, rows]).mean(0), norm)
+        expected.append(roc_auc_score(truth[rows].ravel(), reduced.ravel()))
+    np.testing.assert_allclose(ci.distribution, expected, rtol=1e-12)
+
+
+def test_normalize_rows_leaves_rows_of_zeros_at_zero():
+    from skattr.metrics import normalize_rows
+
+    maps = np.array([[[3.0, -4.0], [0.0, 0.0]]])
+    np.testing.assert_allclose(normalize_rows(maps, "l2"), [[[0.6, -0.8], [0.0, 0.0]]])
+    np.testing.assert_allclose(normalize_rows(maps, "l1"), [[[3 / 7, -4 / 7], [0.0, 0.0]]])
+    np.testing.assert_allclose(normalize_rows(maps, "max"), [[[0.75, -1.0], [0.0, 0.0]]])
 
 
 def test_summarize_by_label_against_loops(monkeypatch):
@@ -336,6 +387,13 @@ def test_summarize_by_label_against_loops(monkeypatch):
      ValueError, "feature_labels has 2 labels but attribution_map has 3 features"),
     (lambda f: f.summarize_by_label(np.ones((2, 3)), {"b": [0, 5]}, ["x", "y", "x"]),
      ValueError, "outside the map's 2 rows"),
+    (lambda f: f.hypothesis_auc(np.ones((2, 3)), {"b": [0]}, ["x"] * 3, {"b": "x"},
+                                row_norm="l3"),
+     ValueError, r"row_norm must be one of \('l2', 'l1', 'max'\) or None; got 'l3'"),
+    (lambda f: f.hypothesis_auc_ci(np.ones((2, 3)), {"b": [0]}, ["x"] * 3, {"b": "x"}),
+     ValueError, r"per_sample_maps must have shape \(T, n_latents, n_features\)"),
+    (lambda f: f.attribution_auc_ci(np.eye(2, dtype=bool), np.ones((4, 2, 2)), row_norm="sd"),
+     ValueError, "row_norm must be one of"),
 ])
 def test_hypothesis_errors_name_the_argument(call, error, message):
     from skattr import metrics
