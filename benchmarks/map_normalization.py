@@ -80,7 +80,8 @@ def run_cell(setting: dict, seed: int, params: dict) -> dict:
     latent_sd = model.transform(X).std(0)
     result["latent_sd"] = latent_sd.tolist()
     for method, latent_scale in (("inverted-gradient", latent_sd), ("gradient", 1 / latent_sd)):
-        batches = (model.attribute(X[i:i + 2048], method=method, return_per_sample=True)
+        batches = (model.attribute(X[i:i + 2048], method=method, return_per_sample=True,
+                                   row_norm=None)
                    for i in range(0, len(X), 2048))
         maps = normalized_maps(batches, latent_scale)
         for variant, values in maps.items():

@@ -18,7 +18,8 @@ from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 from sklearn.utils import check_random_state
 
-from .attribution import REDUCTIONS
+from .attribution import REDUCTIONS, ROW_NORMS
+from .attribution._core import normalize_rows as _normalize_rows
 
 
 def check_ground_truth(ground_truth, shape: tuple[int, ...] | None = None) -> np.ndarray:
@@ -488,20 +489,26 @@ def attribution_auc_ci(
     return AUCInterval(float(auc), float(low), float(high), float(confidence), distribution)
 
 
-ROW_NORMS = ("l2", "l1", "max")
+def normalize_rows(maps, norm: str) -> np.ndarray:
+    """``maps`` ``(..., K, N)`` with each row divided by its ``norm`` over the features.
 
+    Parameters
+    ----------
+    maps : array-like of shape (..., K, N)
+    norm : {"l2", "l1", "max"}
+        Of the absolute values of each row; rows of zeros stay zero.
 
-def normalize_rows(maps: np.ndarray, norm: str) -> np.ndarray:
-    """``maps`` ``(..., K, N)`` with each row divided by its ``norm`` over the last axis
-    (``"l2"``, ``"l1"`` or ``"max"`` of the absolute values); rows of zeros stay zero."""
-    magnitude = np.abs(maps)
-    if norm == "l2":
-        scale = np.sqrt((magnitude**2).sum(-1, keepdims=True))
-    elif norm == "l1":
-        scale = magnitude.sum(-1, keepdims=True)
-    else:
-        scale = magnitude.max(-1, keepdims=True)
-    return maps / np.where(scale > 0, scale, 1.0)
+    Returns
+    -------
+    ndarray of the same shape, float64
+
+    Examples
+    --------
+    >>> normalize_rows([[3.0, -4.0], [0.0, 0.0]], "l2").tolist()
+    [[0.6, -0.8], [0.0, 0.0]]
+    """
+    values = torch.as_tensor(np.asarray(maps, dtype=np.float64))
+    return _normalize_rows(values, norm).numpy()
 
 
 def _check_int(value, name: str, low: int, high: int | None = None) -> int:

@@ -104,6 +104,8 @@ CASES = {
     "schedule-order": lambda X, y, t, m, p: estimator(
         regularizer_start=20, regularizer_full=10).fit(X, y),
     "attribute-batch-size": lambda X, y, t, m, p: m.attribute(X, batch_size=0),
+    "attribute-row-norm": lambda X, y, t, m, p: m.attribute(X, row_norm="l3"),
+    "estimator-row-norm": lambda X, y, t, m, p: estimator(row_norm="sd").fit(X, y),
     "attribute-target-length": lambda X, y, t, m, p: m.attribute(X, "gradient", target=y[:-1]),
     "attribute-empty-X": lambda X, y, t, m, p: attribute(m.module_, X[:0]),
     "cuda-without-cuda": lambda X, y, t, m, p: estimator(device="cuda").fit(X, y),

@@ -168,6 +168,29 @@ def write_header(path, data, length, header):
     path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + data[8 + length :])
 
 
+def test_files_and_pickles_from_before_row_norm_keep_their_raw_maps(model, synthetic, tmp_path):
+    path = tmp_path / "model.safetensors"
+    model.save(path)
+    data, length, header = read_header(path)
+    metadata = json.loads(header["__metadata__"]["skattr"])
+    del metadata["params"]["row_norm"]
+    metadata["skattr_version"] = "0.5.0"
+    header["__metadata__"]["skattr"] = json.dumps(metadata)
+    write_header(path, data, length, header)
+    with pytest.warns(SkattrVersionWarning, match="saved with skattr 0.5.0"):
+        old = xCEBRAAttributor.load(path)
+    assert old.row_norm is None
+    state = model.__getstate__()
+    del state["row_norm"]
+    state["_skattr_version"] = "0.5.0"
+    unpickled = xCEBRAAttributor.__new__(xCEBRAAttributor)
+    with pytest.warns(SkattrVersionWarning):
+        unpickled.__setstate__(state)
+    assert unpickled.row_norm is None
+    X = synthetic[0]
+    np.testing.assert_allclose(old.attribute(X), model.attribute(X, row_norm=None), rtol=1e-6)
+
+
 def test_a_file_that_claims_cuda_loads_on_the_cpu(model, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     path = tmp_path / "model.safetensors"

@@ -36,12 +36,14 @@ import torch
 from ._core import (
     LAG_REDUCTIONS,
     REDUCTIONS,
+    ROW_NORMS,
     AttributionMethod,
     StreamingReduction,
     eval_mode,
     jacobian,
     model_device_dtype,
     model_inputs,
+    normalize_rows,
     reduce_over_samples,
 )
 from ._layers import LayerUnits, layer_model
@@ -93,6 +95,7 @@ def attribute(
     lag_reduction: str = "mean",
     batch_size: int = 1024,
     return_per_sample: bool = False,
+    row_norm: str | None = None,
     layer: torch.nn.Module | str | None = None,
     attribute_to_layer_input: bool = False,
     verbose: bool = False,
@@ -123,6 +126,12 @@ def attribute(
         Samples per forward/backward pass; bounds memory.
     return_per_sample : bool, default=False
         Return the ``(T, K, N)`` per-sample maps instead of the reduction.
+    row_norm : {"l2", "l1", "max"}, default=None
+        Divide each row of every per-sample map by its norm over the features before the
+        reduction (and in what ``return_per_sample`` returns), so that every sample and every
+        latent weighs the same: a latent's scale is not identified by training, and a sample
+        where the encoder's gain is small otherwise dominates the pseudo-inverse's mean.
+        ``None`` keeps the raw maps (the paper's aggregate).
     layer : torch.nn.Module or str, optional
         Attribute the units of this submodule (or dotted name in ``model.named_modules()``)
         rather than the model's outputs: the entries of a ``(B, H)`` output, or the channels of
@@ -165,6 +174,8 @@ def attribute(
     implementation = get_method(method, **method_params)
     reduction = reduction or implementation.default_reduction
     StreamingReduction(reduction)  # checks the name before any work
+    if row_norm is not None and row_norm not in ROW_NORMS:
+        raise ValueError(f"row_norm must be one of {ROW_NORMS} or None; got {row_norm!r}.")
     device, dtype = model_device_dtype(model)
     inputs = model_inputs(model, X, device, dtype)
     if inputs.shape[0] == 0:
@@ -183,6 +194,8 @@ def attribute(
             )
             for start in range(0, inputs.shape[0], batch_size)
         )
+        if row_norm is not None:
+            batches = (normalize_rows(maps, row_norm) for maps in batches)
         return reduce_over_samples(batches, reduction, return_per_sample,
                                    n_batches=-(-inputs.shape[0] // batch_size),
                                    verbose=verbose, description=implementation.name)
@@ -214,6 +227,7 @@ __all__ = [
     "METHODS",
     "REDUCTIONS",
     "LAG_REDUCTIONS",
+    "ROW_NORMS",
     "AttributionMethod",
     "FeatureAblation",
     "GradientShap",

@@ -14,6 +14,8 @@ from .._encoders import time_windows
 
 REDUCTIONS = ("mean_abs", "mean", "sum", "max_abs")
 LAG_REDUCTIONS = ("mean", "mean_abs")
+# How each row (latent or unit) of a per-sample map can be put on a common scale.
+ROW_NORMS = ("l2", "l1", "max")
 
 
 class AttributionMethod:
@@ -219,6 +221,21 @@ def reduce_lags(maps: torch.Tensor, lag_reduction: str) -> torch.Tensor:
     if lag_reduction == "mean_abs":
         return maps.abs().mean(-1)
     raise ValueError(f"lag_reduction must be one of {LAG_REDUCTIONS}; got {lag_reduction!r}.")
+
+
+def normalize_rows(maps: torch.Tensor, norm: str) -> torch.Tensor:
+    """``maps`` ``(..., K, N)`` with each row divided by its ``norm`` over the last axis
+    (``"l2"``, ``"l1"`` or ``"max"`` of the absolute values); rows of zeros stay zero."""
+    if norm not in ROW_NORMS:
+        raise ValueError(f"row_norm must be one of {ROW_NORMS} or None; got {norm!r}.")
+    magnitude = maps.abs()
+    if norm == "l2":
+        scale = magnitude.square().sum(-1, keepdim=True).sqrt()
+    elif norm == "l1":
+        scale = magnitude.sum(-1, keepdim=True)
+    else:
+        scale = magnitude.amax(-1, keepdim=True)
+    return maps / torch.where(scale > 0, scale, torch.ones_like(scale))
 
 
 class StreamingReduction:

@@ -96,6 +96,7 @@ def test_2d_input_to_a_windowed_model_gets_windows():
         ({"reduction": "median"}, "reduction must be one of"),
         ({"lag_reduction": "max"}, "lag_reduction must be one of"),
         ({"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"row_norm": "l3"}, r"row_norm must be one of \('l2', 'l1', 'max'\) or None"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, message):
@@ -288,3 +289,26 @@ def test_mlp_jacobian_fast_path_is_skipped_when_it_would_be_wrong():
     scaled = Scaled(*layers).double().eval()
     X = torch.randn(4, 3, dtype=torch.float64)
     torch.testing.assert_close(jacobian(scaled, X), 2 * jacobian(nn.Sequential(*layers), X))
+
+
+@pytest.mark.parametrize("norm", ["l2", "l1", "max"])
+@pytest.mark.parametrize("method", ["inverted-gradient", "gradient"])
+def test_row_norm_divides_each_sample_s_rows_before_the_mean(method, norm):
+    model = small_encoder("mlp")
+    inputs = torch.randn(50, 6, dtype=torch.float64)
+    raw = attribute(model, inputs, method, return_per_sample=True)
+    scale = {"l2": np.linalg.norm(raw, axis=2), "l1": np.abs(raw).sum(2),
+             "max": np.abs(raw).max(2)}[norm][..., None]
+    per_sample = attribute(model, inputs, method, return_per_sample=True, row_norm=norm)
+    np.testing.assert_allclose(per_sample, raw / scale, rtol=1e-12)
+    np.testing.assert_allclose(attribute(model, inputs, method, row_norm=norm, batch_size=7),
+                               np.abs(raw / scale).mean(0), rtol=1e-12)
+
+
+def test_row_norm_leaves_a_row_of_zeros_at_zero():
+    model = torch.nn.Linear(3, 2, bias=False).double()
+    with torch.no_grad():
+        model.weight[1] = 0.0
+    values = attribute(model, torch.randn(5, 3, dtype=torch.float64), "gradient", row_norm="l2")
+    np.testing.assert_allclose(values[1], 0.0)
+    assert np.linalg.norm(values[0]) == pytest.approx(1.0)
