@@ -47,8 +47,8 @@ from ._training import (
     train,
 )
 from ._version import DOCS_URL, __version__
-from .callbacks import Callback, ProgressBar
 from .attribution import ROW_NORMS
+from .callbacks import Callback, ProgressBar
 from .metrics import attribution_auc
 
 # Samples per forward pass in transform: bounds memory, large enough to keep a GPU busy.

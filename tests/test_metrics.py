@@ -316,8 +316,13 @@ def test_hypothesis_auc_does_not_change_when_a_latent_is_rescaled():
 
 @pytest.mark.parametrize("norm", ["l2", "max"])
 def test_hypothesis_auc_ci_is_the_bootstrap_of_normalised_replicates(norm):
-    from skattr.metrics import hypothesis_auc, hypothesis_auc_ci, hypothesis_ground_truth
-    from skattr.metrics import hypothesis_latents, normalize_rows
+    from skattr.metrics import (
+        hypothesis_auc,
+        hypothesis_auc_ci,
+        hypothesis_ground_truth,
+        hypothesis_latents,
+        normalize_rows,
+    )
 
     labels, groups, hypothesis = _random_hypothesis(1)
     rng = np.random.default_rng(1)
