@@ -47,7 +47,6 @@ from ._training import (
     train,
 )
 from ._version import DOCS_URL, __version__
-from .attribution import ROW_NORMS
 from .callbacks import Callback, ProgressBar
 from .metrics import attribution_auc
 
@@ -589,7 +588,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         "optimizer": [str, callable, None],
         "optimizer_params": [dict, None],
         "validation_fraction": [Interval(RealNotInt, 0, 1, closed="neither"), None],
-        "row_norm": [StrOptions(set(ROW_NORMS)), None],
+        "row_norm": [StrOptions(set(attribution.ROW_NORMS)), None],
         "callbacks": [list, None],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
