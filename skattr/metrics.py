@@ -18,7 +18,8 @@ from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 from sklearn.utils import check_random_state
 
-from .attribution import REDUCTIONS, ROW_NORMS
+from .attribution import REDUCTIONS
+from .attribution._core import check_row_norm
 from .attribution._core import normalize_rows as _normalize_rows
 
 
@@ -444,8 +445,7 @@ def attribution_auc_ci(
     ):
         raise ValueError(f"confidence must be strictly between 0 and 1; got {confidence!r}.")
     rng = check_random_state(random_state)
-    if row_norm is not None and row_norm not in ROW_NORMS:
-        raise ValueError(f"row_norm must be one of {ROW_NORMS} or None; got {row_norm!r}.")
+    check_row_norm(row_norm)
     n_rows = maps.shape[1]
 
     def scored(reduced: np.ndarray) -> np.ndarray:
@@ -745,8 +745,7 @@ def _hypothesis_rows(maps, latent_groups, feature_labels, hypothesis, row_norm, 
         name, shape = (("per_sample_maps", "(T, n_latents, n_features)") if per_sample
                        else ("attribution_map", "(n_latents, n_features)"))
         raise ValueError(f"{name} must have shape {shape}; got shape {maps.shape}.")
-    if row_norm is not None and row_norm not in ROW_NORMS:
-        raise ValueError(f"row_norm must be one of {ROW_NORMS} or None; got {row_norm!r}.")
+    check_row_norm(row_norm)
     groups = _check_groups(latent_groups, maps.shape[-2])
     labels = _check_feature_labels(feature_labels, maps.shape[-1])
     truth = hypothesis_ground_truth(groups, labels, hypothesis)

@@ -39,6 +39,7 @@ from ._core import (
     ROW_NORMS,
     AttributionMethod,
     StreamingReduction,
+    check_row_norm,
     eval_mode,
     jacobian,
     model_device_dtype,
@@ -174,8 +175,7 @@ def attribute(
     implementation = get_method(method, **method_params)
     reduction = reduction or implementation.default_reduction
     StreamingReduction(reduction)  # checks the name before any work
-    if row_norm is not None and row_norm not in ROW_NORMS:
-        raise ValueError(f"row_norm must be one of {ROW_NORMS} or None; got {row_norm!r}.")
+    check_row_norm(row_norm)
     device, dtype = model_device_dtype(model)
     inputs = model_inputs(model, X, device, dtype)
     if inputs.shape[0] == 0:

@@ -223,11 +223,16 @@ def reduce_lags(maps: torch.Tensor, lag_reduction: str) -> torch.Tensor:
     raise ValueError(f"lag_reduction must be one of {LAG_REDUCTIONS}; got {lag_reduction!r}.")
 
 
+def check_row_norm(row_norm: str | None) -> None:
+    """Raise a ValueError naming ``row_norm`` unless it is one of ``ROW_NORMS`` or ``None``."""
+    if row_norm is not None and row_norm not in ROW_NORMS:
+        raise ValueError(f"row_norm must be one of {ROW_NORMS} or None; got {row_norm!r}.")
+
+
 def normalize_rows(maps: torch.Tensor, norm: str) -> torch.Tensor:
     """``maps`` ``(..., K, N)`` with each row divided by its ``norm`` over the last axis
     (``"l2"``, ``"l1"`` or ``"max"`` of the absolute values); rows of zeros stay zero."""
-    if norm not in ROW_NORMS:
-        raise ValueError(f"row_norm must be one of {ROW_NORMS} or None; got {norm!r}.")
+    check_row_norm(norm)
     magnitude = maps.abs()
     if norm == "l2":
         scale = magnitude.square().sum(-1, keepdim=True).sqrt()
