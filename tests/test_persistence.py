@@ -137,14 +137,11 @@ def test_save_load_keeps_feature_names_and_a_model_without_y(synthetic, tmp_path
 def test_a_file_from_before_the_objectives_were_stored_loads_with_its_layout(model, synthetic,
                                                                             tmp_path):
     # skattr 0.2.0 trained the time objective on the time block only and did not store it.
-    path = tmp_path / "model.safetensors"
-    model.save(path)
-    data, length, header = read_header(path)
-    metadata = json.loads(header["__metadata__"]["skattr"])
-    del metadata["fitted"]["objectives_"]
-    metadata["skattr_version"] = "0.2.0"
-    header["__metadata__"]["skattr"] = json.dumps(metadata)
-    write_header(path, data, length, header)
+    def as_0_2(metadata):
+        del metadata["fitted"]["objectives_"]
+        metadata["skattr_version"] = "0.2.0"
+
+    path = saved_and_edited(model, tmp_path / "model.safetensors", as_0_2)
     with pytest.warns(SkattrVersionWarning, match="saved with skattr 0.2.0"):
         old = xCEBRAAttributor.load(path)
     assert old.objectives_ == (Objective("behavior", 0, 2, "behavior_positive"),
@@ -168,15 +165,23 @@ def write_header(path, data, length, header):
     path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + data[8 + length :])
 
 
-def test_files_and_pickles_from_before_row_norm_keep_their_raw_maps(model, synthetic, tmp_path):
-    path = tmp_path / "model.safetensors"
+def saved_and_edited(model, path, edit):
+    """``model`` saved to ``path``, then its skattr metadata changed in place by ``edit``."""
     model.save(path)
     data, length, header = read_header(path)
     metadata = json.loads(header["__metadata__"]["skattr"])
-    del metadata["params"]["row_norm"]
-    metadata["skattr_version"] = "0.5.0"
+    edit(metadata)
     header["__metadata__"]["skattr"] = json.dumps(metadata)
     write_header(path, data, length, header)
+    return path
+
+
+def test_files_and_pickles_from_before_row_norm_keep_their_raw_maps(model, synthetic, tmp_path):
+    def as_0_5(metadata):
+        del metadata["params"]["row_norm"]
+        metadata["skattr_version"] = "0.5.0"
+
+    path = saved_and_edited(model, tmp_path / "model.safetensors", as_0_5)
     with pytest.warns(SkattrVersionWarning, match="saved with skattr 0.5.0"):
         old = xCEBRAAttributor.load(path)
     assert old.row_norm is None
@@ -193,13 +198,8 @@ def test_files_and_pickles_from_before_row_norm_keep_their_raw_maps(model, synth
 
 def test_a_file_that_claims_cuda_loads_on_the_cpu(model, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    path = tmp_path / "model.safetensors"
-    model.save(path)
-    data, length, header = read_header(path)
-    metadata = json.loads(header["__metadata__"]["skattr"])
-    metadata["fitted"]["device_"] = "cuda"
-    header["__metadata__"]["skattr"] = json.dumps(metadata)
-    write_header(path, data, length, header)
+    path = saved_and_edited(model, tmp_path / "model.safetensors",
+                            lambda metadata: metadata["fitted"].update(device_="cuda"))
     with pytest.warns(UserWarning, match="fitted on 'cuda'"):
         loaded = xCEBRAAttributor.load(path)
     assert loaded.device_ == torch.device("cpu")
@@ -219,13 +219,7 @@ def test_a_file_that_claims_cuda_loads_on_the_cpu(model, tmp_path, monkeypatch):
     ],
 )
 def test_tampered_files_give_clear_errors(model, tmp_path, edit, message):
-    path = tmp_path / "model.safetensors"
-    model.save(path)
-    data, length, header = read_header(path)
-    metadata = json.loads(header["__metadata__"]["skattr"])
-    edit(metadata)
-    header["__metadata__"]["skattr"] = json.dumps(metadata)
-    write_header(path, data, length, header)
+    path = saved_and_edited(model, tmp_path / "model.safetensors", edit)
     with pytest.raises((ValueError, TypeError), match=message):
         xCEBRAAttributor.load(path)
 
