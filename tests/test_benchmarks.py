@@ -73,3 +73,22 @@ def test_paper_table_runs_every_method_and_encoder(tmp_path, capsys):
     assert len(result["table"]) == (len(paper_table.METHODS) + 1) * len(paper_table.ENCODERS)
     for mean, low, high in result["table"].values():
         assert 0.0 <= low <= mean <= high <= 1.0
+
+
+def test_map_normalization_variants_are_what_their_names_say():
+    import numpy as np
+
+    variants = load("map_normalization").normalized_maps
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(size=(5, 2, 4)), rng.normal(size=(3, 2, 4))]
+    maps = variants(iter(batches), np.array([2.0, 0.5]))
+    values = np.abs(np.concatenate(batches))
+    raw = values.mean(0)
+    np.testing.assert_allclose(maps["raw"], raw)
+    np.testing.assert_allclose(maps["max"], raw / raw.max(1, keepdims=True))
+    np.testing.assert_allclose(maps["l2"], raw / np.linalg.norm(raw, axis=1, keepdims=True))
+    np.testing.assert_allclose(maps["sd"], raw * [[2.0], [0.5]])
+    np.testing.assert_allclose(
+        maps["sample-l2"], (values / np.linalg.norm(values, axis=2, keepdims=True)).mean(0))
+    np.testing.assert_allclose(maps["sample-l1"],
+                               (values / values.sum(2, keepdims=True)).mean(0))
