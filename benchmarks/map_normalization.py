@@ -43,23 +43,22 @@ PER_SAMPLE = ("sample-l1", "sample-l2")
 
 def normalized_maps(per_sample_batches, latent_scale: np.ndarray) -> dict[str, np.ndarray]:
     """Every variant of the reduced map from batches of per-sample maps ``(B, K, N)``;
-    ``latent_scale`` multiplies row ``k`` for the ``"sd"`` variant."""
+    ``latent_scale`` multiplies row ``k`` for the ``"sd"`` variant. The norms are skattr's own
+    (:func:`skattr.metrics.normalize_rows`), so the variants are what ``row_norm`` computes."""
+    from skattr.metrics import normalize_rows
+
     sums = {name: 0.0 for name in ("raw", *PER_SAMPLE)}
     count = 0
     for batch in per_sample_batches:
         values = np.abs(batch)
         sums["raw"] = sums["raw"] + values.sum(0)
-        sums["sample-l1"] = sums["sample-l1"] + (
-            values / values.sum(2, keepdims=True).clip(1e-300)).sum(0)
-        sums["sample-l2"] = sums["sample-l2"] + (
-            values / np.linalg.norm(values, axis=2, keepdims=True).clip(1e-300)).sum(0)
+        for name in PER_SAMPLE:
+            sums[name] = sums[name] + normalize_rows(values, name.removeprefix("sample-")).sum(0)
         count += len(batch)
     maps = {name: total / count for name, total in sums.items()}
-    raw = maps["raw"]
-    maps["max"] = raw / raw.max(1, keepdims=True)
-    maps["l1"] = raw / raw.sum(1, keepdims=True)
-    maps["l2"] = raw / np.linalg.norm(raw, axis=1, keepdims=True)
-    maps["sd"] = raw * latent_scale[:, None]
+    for norm in ("max", "l1", "l2"):
+        maps[norm] = normalize_rows(maps["raw"], norm)
+    maps["sd"] = maps["raw"] * latent_scale[:, None]
     return maps
 
 
@@ -91,10 +90,15 @@ def run_cell(setting: dict, seed: int, params: dict) -> dict:
     return result
 
 
+def normalization_key(name: str, setting: dict, seed: int, params: dict) -> str:
+    """A cell's cache key: robustness.py's, marked so that the two benchmarks' cells differ."""
+    return "normalization:" + cell_key(name, setting, seed, params, "skattr")
+
+
 def _keyed_cell(name, setting, seed, params):
     os.environ["OMP_NUM_THREADS"] = "1"
-    key = "normalization:" + cell_key(name, setting, seed, params, "skattr")
-    return key, name, seed, run_cell(setting, seed, params)
+    return normalization_key(name, setting, seed, params), name, seed, run_cell(
+        setting, seed, params)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -115,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
     cells = [(name, settings[name], seed) for name in settings for seed in range(args.seeds)]
 
     def key(name, setting, seed):
-        return "normalization:" + cell_key(name, setting, seed, params, "skattr")
+        return normalization_key(name, setting, seed, params)
 
     todo = [cell for cell in cells if key(*cell) not in done]
     print(f"{len(cells) - len(todo)} of {len(cells)} cells cached; running {len(todo)}",
