@@ -5,7 +5,12 @@ from scipy import stats
 from sklearn.linear_model import Ridge
 
 from skattr import xCEBRAAttributor
-from skattr.stats import attribution_null, benjamini_hochberg, empirical_p_values
+from skattr.stats import (
+    attribution_null,
+    benjamini_hochberg,
+    block_contrast,
+    empirical_p_values,
+)
 from skattr.stats._refits import threads_per_fit, torch_threads
 
 TINY = dict(max_iter=8, batch_size=32, hidden_units=8, device="cpu")
@@ -40,6 +45,20 @@ def test_benjamini_hochberg_matches_its_definition(rng):
     np.testing.assert_allclose(benjamini_hochberg(p.reshape(5, 6)), brute.reshape(5, 6))
 
 
+def test_block_contrast_matches_its_definition(rng):
+    maps = rng.uniform(0.1, 2.0, size=(4, 3, 7))  # 4 fits, 3 blocks, 7 features
+    centred = np.log(maps) - np.log(maps).mean(-1, keepdims=True)
+    brute = np.stack([[centred[f, b] - np.mean([centred[f, c] for c in range(3) if c != b], 0)
+                       for b in range(3)] for f in range(4)])
+    np.testing.assert_allclose(block_contrast(maps), brute)
+    # A block's scale and a feature's gain (the same in every block) do not change it.
+    rescaled = maps * rng.uniform(0.5, 3.0, size=(4, 3, 1)) * rng.uniform(0.5, 3.0, size=(4, 1, 7))
+    np.testing.assert_allclose(block_contrast(rescaled), block_contrast(maps))
+    # One block: its own centred log map; a zero stays finite.
+    np.testing.assert_allclose(block_contrast(maps[:, :1]), centred[:, :1])
+    assert np.isfinite(block_contrast(np.array([[0.0, 1.0, 2.0], [1.0, 1.0, 1.0]]))).all()
+
+
 def test_null_result_has_the_blocks_p_values_and_is_reproducible(data):
     X, y = data
     model = xCEBRAAttributor(2, 2, **TINY)
@@ -50,8 +69,9 @@ def test_null_result_has_the_blocks_p_values_and_is_reproducible(data):
     assert first.null_block.shape == (4, 2, 8) and first.null_rows.shape == (4, 4, 8)
     np.testing.assert_array_equal(first.p_block, second.p_block)
     np.testing.assert_array_equal(first.null_rows, second.null_rows)
+    np.testing.assert_array_equal(first.observed_statistic, block_contrast(first.observed_block))
     np.testing.assert_array_equal(
-        first.p_block, empirical_p_values(first.observed_block, first.null_block))
+        first.p_block, empirical_p_values(first.observed_statistic, first.null_statistic))
     assert set(np.unique(first.p_block)) <= {0.2, 0.4, 0.6, 0.8, 1.0}
     assert first.significant(0.5).shape == (8,)
     # The observed fit and every surrogate fit have seeds of their own.
