@@ -59,6 +59,15 @@ def block_contrast(maps: np.ndarray) -> np.ndarray:
     does, while a real behaviour block departs from the time block's pattern on the features
     it drives. Zeros are floored at ``1e-12`` times their block's mean.
 
+    Parameters
+    ----------
+    maps : array-like of shape (..., n_blocks, n_features)
+        Non-negative block-level maps (:func:`skattr.stats.block_map`), e.g. one per fit.
+
+    Returns
+    -------
+    ndarray of the shape of ``maps``
+
     Examples
     --------
     >>> maps = np.array([[1.0, 2.0, 4.0], [1.0, 1.0, 1.0]])  # behaviour, time
