@@ -7,11 +7,10 @@
 - ``power``: ``make_synthetic`` at T = 20,000 (or a setting of the robustness benchmark,
   ``--setting``) with the defaults and ``--surrogates`` (the user guide's recommendation):
   recall of the behaviour block's true entries at FDR 0.05 and the false discovery proportion;
-
 - ``dask``: one null with ``n_jobs=1`` and on a 2-worker ``dask.distributed.LocalCluster``,
   one torch thread per fit in both: identical p-values, and the wall time of each.
 
-Both parts report the block-level p-values of ``attribution_null`` (the statistic
+Calibration and power report the block-level p-values of ``attribution_null`` (the statistic
 ``block_contrast``) and, from the same fits, those of the normalised block maps themselves (the
 statistic of skattr 0.6.0), so that the two compare without refitting.
 
