@@ -111,7 +111,15 @@ def run_cell(seed: int, encoder_name: str, params: dict, map_samples: int,
 
 def cell_key(seed: int, encoder_name: str, params: dict, map_samples: int,
              n_samples: int) -> str:
-    return json.dumps([seed, encoder_name, params, map_samples, n_samples], sort_keys=True)
+    """The cache key of a cell, with *all* estimator parameters (defaults included), so that
+    cells of earlier defaults (e.g. raw maps before ``row_norm``) are not mistaken for the
+    current ones."""
+    from skattr import xCEBRAAttributor
+
+    full = {name: value for name, value in xCEBRAAttributor(**params).get_params().items()
+            if name not in ("random_state", "verbose")}
+    return json.dumps([seed, encoder_name, full, map_samples, n_samples], sort_keys=True,
+                      default=str)
 
 
 def _keyed(seed, encoder_name, params, map_samples, n_samples):
