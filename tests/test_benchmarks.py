@@ -41,15 +41,11 @@ def test_robustness_resumes_from_its_cache(tmp_path, capsys):
 # The quick subset guards the defaults on data unlike the demo, each against a floor a little
 # below what the defaults scored (seed 0, one thread: T=1k 0.786 and split 2+4 0.887 with
 # row_norm="l2"; 0.949 and 0.97 with the raw maps of 0.5, see docs/benchmarks.md, Maps on a
-# common scale). Poisson counts at T = 2,000 are a known failure of the inverted gradient (see
-# docs/benchmarks.md, Robustness): strict, so that a fix shows up here.
+# common scale). The quick subset's third setting, Poisson counts at T = 2,000, is a known
+# failure of the inverted gradient (docs/benchmarks.md, Robustness); it is not run here, to keep
+# the suite under 15 minutes (`python benchmarks/robustness.py --quick` runs it).
 @pytest.mark.slow
-@pytest.mark.parametrize(("setting", "floor"), [
-    ("T=1k", 0.75),
-    ("split 2+4", 0.85),
-    pytest.param("Poisson, 1 count/bin", 0.9, marks=pytest.mark.xfail(
-        strict=True, reason="Poisson counts at T = 2,000: see docs/benchmarks.md, Robustness")),
-])
+@pytest.mark.parametrize(("setting", "floor"), [("T=1k", 0.75), ("split 2+4", 0.85)])
 def test_robustness_quick_subset_with_the_defaults(setting, floor, tmp_path):
     summary = load("robustness").main(["--quick", "--settings", setting, "--cache",
                                        str(tmp_path / "cache.jsonl")])
