@@ -22,3 +22,12 @@ def append_cache(path: Path | None, key: str, result: dict) -> None:
     if path is not None:
         with path.open("a") as file:
             file.write(json.dumps({"key": key, "result": result}) + "\n")
+
+
+def estimator_params(params: dict, drop: tuple[str, ...]) -> dict:
+    """*All* parameters of ``xCEBRAAttributor(**params)``, defaults included, less ``drop``: a
+    cache key made of them does not mistake cells of earlier defaults for current ones."""
+    from skattr import xCEBRAAttributor
+
+    return {name: value for name, value in xCEBRAAttributor(**params).get_params().items()
+            if name not in drop}

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _cache import append_cache, read_cache  # noqa: E402 (after the path it is found on)
+from _cache import append_cache, estimator_params, read_cache  # noqa: E402 (after the path it is found on)
 
 N_SAMPLES = 100_000
 ENCODERS = {
@@ -114,10 +114,7 @@ def cell_key(seed: int, encoder_name: str, params: dict, map_samples: int,
     """The cache key of a cell, with *all* estimator parameters (defaults included), so that
     cells of earlier defaults (e.g. raw maps before ``row_norm``) are not mistaken for the
     current ones."""
-    from skattr import xCEBRAAttributor
-
-    full = {name: value for name, value in xCEBRAAttributor(**params).get_params().items()
-            if name not in ("random_state", "verbose")}
+    full = estimator_params(params, drop=("random_state", "verbose"))
     return json.dumps([seed, encoder_name, full, map_samples, n_samples], sort_keys=True,
                       default=str)
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _cache import append_cache, read_cache  # noqa: E402 (after the path it is found on)
+from _cache import append_cache, estimator_params, read_cache  # noqa: E402 (after the path it is found on)
 
 # Each setting: keyword arguments of make_synthetic. The latent split and the number of neurons
 # are also what the estimator is told (n_behavior_latents, n_time_latents).
@@ -112,10 +112,7 @@ def cell_key(name: str, setting: dict, seed: int, params: dict, method: str) -> 
     """The cache key of a cell: for skattr with *all* estimator parameters, so that cells of
     earlier defaults are not mistaken for the current ones."""
     if method == "skattr":
-        from skattr import xCEBRAAttributor
-
-        params = {name: value for name, value in xCEBRAAttributor(**params).get_params().items()
-                  if name not in ("device", "random_state", "verbose")}
+        params = estimator_params(params, drop=("device", "random_state", "verbose"))
     return json.dumps([method, name, setting, seed, params], sort_keys=True, default=str)
 
 

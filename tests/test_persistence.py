@@ -137,13 +137,10 @@ def test_save_load_keeps_feature_names_and_a_model_without_y(synthetic, tmp_path
 def test_a_file_from_before_the_objectives_were_stored_loads_with_its_layout(model, synthetic,
                                                                             tmp_path):
     # skattr 0.2.0 trained the time objective on the time block only and did not store it.
-    def as_0_2(metadata):
+    def without_objectives(metadata):
         del metadata["fitted"]["objectives_"]
-        metadata["skattr_version"] = "0.2.0"
 
-    path = saved_and_edited(model, tmp_path / "model.safetensors", as_0_2)
-    with pytest.warns(SkattrVersionWarning, match="saved with skattr 0.2.0"):
-        old = xCEBRAAttributor.load(path)
+    old = loaded_as_saved_by("0.2.0", model, tmp_path / "model.safetensors", without_objectives)
     assert old.objectives_ == (Objective("behavior", 0, 2, "behavior_positive"),
                                Objective("time", 2, 4, "time_positive"))
     X, y = synthetic[:2]
@@ -176,14 +173,23 @@ def saved_and_edited(model, path, edit):
     return path
 
 
-def test_files_and_pickles_from_before_row_norm_keep_their_raw_maps(model, synthetic, tmp_path):
-    def as_0_5(metadata):
-        del metadata["params"]["row_norm"]
-        metadata["skattr_version"] = "0.5.0"
+def loaded_as_saved_by(version, model, path, edit):
+    """``model`` saved, its metadata edited by ``edit`` and marked as written by skattr
+    ``version``, then loaded (which must warn that another version saved it)."""
+    def as_older(metadata):
+        edit(metadata)
+        metadata["skattr_version"] = version
 
-    path = saved_and_edited(model, tmp_path / "model.safetensors", as_0_5)
-    with pytest.warns(SkattrVersionWarning, match="saved with skattr 0.5.0"):
-        old = xCEBRAAttributor.load(path)
+    saved_and_edited(model, path, as_older)
+    with pytest.warns(SkattrVersionWarning, match=f"saved with skattr {version}"):
+        return xCEBRAAttributor.load(path)
+
+
+def test_files_and_pickles_from_before_row_norm_keep_their_raw_maps(model, synthetic, tmp_path):
+    def without_row_norm(metadata):
+        del metadata["params"]["row_norm"]
+
+    old = loaded_as_saved_by("0.5.0", model, tmp_path / "model.safetensors", without_row_norm)
     assert old.row_norm is None
     state = model.__getstate__()
     del state["row_norm"]
