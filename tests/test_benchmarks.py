@@ -88,3 +88,15 @@ def test_map_normalization_variants_are_what_their_names_say():
         maps["sample-l2"], (values / np.linalg.norm(values, axis=2, keepdims=True)).mean(0))
     np.testing.assert_allclose(maps["sample-l1"],
                                (values / values.sum(2, keepdims=True)).mean(0))
+
+
+def test_inverse_averaging_windows_run_from_per_sample_maps_to_the_signed_mean():
+    import torch
+
+    magnitude = load("inverse_averaging").windowed_magnitude
+    maps = torch.randn(10, 2, 3, dtype=torch.float64)
+    torch.testing.assert_close(magnitude(maps, 1), maps.abs().mean(0))
+    torch.testing.assert_close(magnitude(maps, None), maps.mean(0).abs())
+    # windows of 4: the last two samples are dropped
+    expected = (maps[:4].mean(0).abs() + maps[4:8].mean(0).abs()) / 2
+    torch.testing.assert_close(magnitude(maps, 4), expected)
