@@ -22,6 +22,7 @@ Cells are cached in ``--cache`` (one JSON line per setting and seed). One torch 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from pathlib import Path
@@ -61,7 +62,8 @@ def run_cell(name: str, seed: int) -> dict:
 
     X, y, truth, n_behavior, n_time = dataset(SETTINGS[name], seed)
     model = xCEBRAAttributor(n_behavior, n_time, device="cpu", random_state=seed).fit(X, y)
-    module, data = model.module_.double(), torch.tensor(X, dtype=torch.float64)
+    # a float64 copy of the encoder, as the estimator itself uses for float64 data
+    module, data = copy.deepcopy(model.module_).double(), torch.tensor(X, dtype=torch.float64)
     jac = torch.cat([jacobian(module, data[i:i + 4096]) for i in range(0, len(X), 4096)])
     inverse = normalize_rows(torch.linalg.pinv(jac).transpose(1, 2), "l2")
     result = {"default": attribution_auc(truth, model.attribution_map_),
