@@ -100,7 +100,9 @@ def test_completeness_delta_is_reset_for_each_run():
     attribute(model, 3 * _inputs(model), ig)
     coarse_delta = ig.max_delta_
     attribute(model, torch.zeros(4, 6, dtype=torch.float64), ig)  # x = b: nothing to attribute
-    assert coarse_delta > 1e-3 and ig.max_delta_ == 0.0 and ig.mean_delta_ == 0.0
+    # f(x) - f(b) is evaluated in batches of other shapes, so rounding (1e-17) may remain; the
+    # earlier run's 0.03 must not.
+    assert coarse_delta > 1e-3 and ig.max_delta_ < 1e-12 and ig.mean_delta_ < 1e-12
 
 
 @pytest.mark.parametrize("rule", RULES)
