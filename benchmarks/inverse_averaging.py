@@ -22,7 +22,6 @@ Cells are cached in ``--cache`` (one JSON line per setting and seed). One torch 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 from pathlib import Path
@@ -57,15 +56,14 @@ def run_cell(name: str, seed: int) -> dict:
     from sklearn.linear_model import LinearRegression
 
     from skattr import xCEBRAAttributor
-    from skattr.attribution._core import jacobian, normalize_rows
-    from skattr.metrics import attribution_auc
+    from skattr.metrics import attribution_auc, normalize_rows
 
     X, y, truth, n_behavior, n_time = dataset(SETTINGS[name], seed)
     model = xCEBRAAttributor(n_behavior, n_time, device="cpu", random_state=seed).fit(X, y)
-    # a float64 copy of the encoder, as the estimator itself uses for float64 data
-    module, data = copy.deepcopy(model.module_).double(), torch.tensor(X, dtype=torch.float64)
-    jac = torch.cat([jacobian(module, data[i:i + 4096]) for i in range(0, len(X), 4096)])
-    inverse = normalize_rows(torch.linalg.pinv(jac).transpose(1, 2), "l2")
+    # the per-sample maps the default map is the mean magnitude of, and the signed Jacobians
+    inverse = torch.as_tensor(model.attribute(X, return_per_sample=True))
+    jac = torch.as_tensor(model.attribute(X, method="gradient", row_norm=None,
+                                          return_per_sample=True))
     result = {"default": attribution_auc(truth, model.attribution_map_),
               "gradient": attribution_auc(truth, model.attribute(X, method="gradient"))}
     for window in WINDOWS:
@@ -73,7 +71,7 @@ def run_cell(name: str, seed: int) -> dict:
         result[f"signed {label}"] = attribution_auc(
             truth, windowed_magnitude(inverse, window).numpy())
         maps = normalize_rows(torch.linalg.pinv(window_means(jac, window)).transpose(1, 2), "l2")
-        result[f"pinv(mean J) {label}"] = attribution_auc(truth, maps.abs().mean(0).numpy())
+        result[f"pinv(mean J) {label}"] = attribution_auc(truth, np.abs(maps).mean(0))
     decoder = LinearRegression().fit(model.transform(X), X).coef_.T
     result["linear decoder"] = attribution_auc(truth, np.abs(decoder))
     return result
