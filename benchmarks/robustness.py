@@ -63,6 +63,11 @@ SETTINGS: dict[str, dict] = {
     "T=5k OU tanh Poisson": {"n_samples": 5_000, "latent_dynamics": "ou",
                              "nonlinearity": "tanh", "observation": "poisson",
                              "mean_count": 2.0},
+    # Other ground truths: in the paper's, every time row is all True, which rewards a map
+    # whose time rows are merely larger than its behaviour rows.
+    "disjoint blocks": {"connectivity": "disjoint"},
+    "mirrored blocks": {"connectivity": "mirrored"},
+    "T=1k mirrored": {"n_samples": 1_000, "connectivity": "mirrored"},
 }
 QUICK = {
     "T=1k": SETTINGS["T=1k"],

@@ -140,6 +140,7 @@ def _activation(nonlinearity: str, slope: float):
 
 
 NONLINEARITIES = ("leaky_relu", "tanh", "softplus")
+CONNECTIVITIES = ("paper", "disjoint", "mirrored")
 
 
 def _random_mixing(
@@ -180,6 +181,7 @@ def _random_mixing(
         "observation": [StrOptions({"continuous", "poisson"})],
         "mean_count": [Interval(Real, 0, None, closed="neither")],
         "modulation": [Interval(Real, 0, None, closed="neither")],
+        "connectivity": [StrOptions(set(CONNECTIVITIES))],
         "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,
@@ -201,6 +203,7 @@ def make_synthetic(
     observation: str = "continuous",
     mean_count: float = 1.0,
     modulation: float = 2.0,
+    connectivity: str = "paper",
     random_state=None,
 ):
     """Generate the paper's synthetic attribution benchmark, or a variation of it.
@@ -248,6 +251,14 @@ def make_synthetic(
         Gain of the rates, for ``observation="poisson"``: at 2 a neuron's rate varies tens of
         times between its 10th and 90th percentile; small values give rates that barely move
         (counts dominated by Poisson noise).
+    connectivity : {"paper", "disjoint", "mirrored"}, default="paper"
+        Which latents drive which neurons, and so the ground truth. ``"paper"``:
+        ``x = [g1(z1); g2(z1, z2)]`` (``z1`` drives every neuron, ``z2`` the second group);
+        ``"disjoint"``: ``x = [g1(z1); g2(z2)]`` (each block drives its own group only);
+        ``"mirrored"``: ``x = [g1(z1, z2); g2(z2)]`` (``z2`` drives every neuron, ``z1`` the first
+        group). The paper's layout rewards a map whose time rows are larger than its behaviour
+        rows whatever their pattern; the other two do not, so a family with all three checks
+        that a map finds the pattern rather than a scale.
     random_state : int, RandomState instance or None, default=None
         Seeds the latents, the mixing and the noise.
 
@@ -281,9 +292,15 @@ def make_synthetic(
         z1 = dynamics(n_samples, n_time_latents, step_std, rng)
         z2 = dynamics(n_samples, n_behavior_latents, behavior_step_std, rng)
     activation = _activation(nonlinearity, slope)
-    g1 = _random_mixing(n_time_latents, n_time_neurons, n_layers, activation, rng)
-    g2 = _random_mixing(n_latents, n_behavior_neurons, n_layers, activation, rng)
-    X = np.hstack([g1(z1), g2(np.hstack([z1, z2]))])
+    # Which latents each group of neurons sees: (time group, behaviour group).
+    time_sees_behavior, behavior_sees_time = {
+        "paper": (False, True), "disjoint": (False, False), "mirrored": (True, False)
+    }[connectivity]
+    time_inputs = np.hstack([z1, z2]) if time_sees_behavior else z1
+    behavior_inputs = np.hstack([z1, z2]) if behavior_sees_time else z2
+    g1 = _random_mixing(time_inputs.shape[1], n_time_neurons, n_layers, activation, rng)
+    g2 = _random_mixing(behavior_inputs.shape[1], n_behavior_neurons, n_layers, activation, rng)
+    X = np.hstack([g1(time_inputs), g2(behavior_inputs)])
     if observation == "poisson":
         rates = np.logaddexp(0.0, modulation * (X - X.mean(0)) / np.maximum(X.std(0), 1e-12))
         rates *= mean_count / np.maximum(rates.mean(0), 1e-12)
@@ -293,5 +310,9 @@ def make_synthetic(
     n_features = n_time_neurons + n_behavior_neurons
     ground_truth = np.zeros((n_latents, n_features), dtype=bool)
     ground_truth[:n_behavior_latents, n_time_neurons:] = True
-    ground_truth[n_behavior_latents:, :] = True
+    ground_truth[n_behavior_latents:, :n_time_neurons] = True
+    if behavior_sees_time:
+        ground_truth[n_behavior_latents:, n_time_neurons:] = True
+    if time_sees_behavior:
+        ground_truth[:n_behavior_latents, :n_time_neurons] = True
     return X, z2.copy(), np.hstack([z2, z1]), ground_truth

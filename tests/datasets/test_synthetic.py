@@ -110,3 +110,25 @@ def test_behaviour_latents_can_move_on_their_own_time_scale():
     steps = np.diff(latents, axis=0).std(0)
     np.testing.assert_allclose(steps[:3], 0.2, rtol=0.05)  # z2 (= y) first
     np.testing.assert_allclose(steps[3:], 0.02, rtol=0.05)
+
+
+@pytest.mark.parametrize("connectivity", ["paper", "disjoint", "mirrored"])
+def test_each_neuron_depends_on_the_latents_its_ground_truth_names(connectivity):
+    # Pair each sample with its nearest neighbour in the *other* latent block: a neuron that the
+    # ground truth says one block does not drive moves far less between the pair than one it
+    # drives.
+    from scipy.spatial import cKDTree
+
+    X, _, latents, truth = make_synthetic(n_samples=5000, connectivity=connectivity,
+                                          random_state=1)
+    blocks = {"behaviour": slice(0, 3), "time": slice(3, 6)}
+    for block, other in (("behaviour", "time"), ("time", "behaviour")):
+        rest = latents[:, blocks[other]]
+        neighbour = cKDTree(rest).query(rest, k=2)[1][:, 1]
+        moved = np.median(np.abs(X - X[neighbour]), axis=0)
+        driven = truth[blocks[block]].any(0)
+        assert driven.any()
+        if (~driven).any():
+            assert np.median(moved[driven]) > 5 * np.median(moved[~driven])
+    expected_rows = {"paper": (25, 50), "disjoint": (25, 25), "mirrored": (50, 25)}
+    assert tuple(truth[[0, 3]].sum(1)) == expected_rows[connectivity]
