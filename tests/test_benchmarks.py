@@ -100,3 +100,18 @@ def test_inverse_averaging_windows_run_from_per_sample_maps_to_the_signed_mean()
     # windows of 4: the last two samples are dropped
     expected = (maps[:4].mean(0).abs() + maps[4:8].mean(0).abs()) / 2
     torch.testing.assert_close(magnitude(maps, 4), expected)
+
+
+def test_inverse_damping_columns_are_the_estimator_s_maps(tmp_path, capsys):
+    damping = load("inverse_damping")
+    args = ["--seeds", "1", "--settings", "T=1k", "--params", '{"max_iter": 3}', "--cache",
+            str(tmp_path / "cache.jsonl")]
+    result = damping.main(args)
+    assert "worst setting" in capsys.readouterr().out
+    assert damping.main(args) == result and "1 of 1 cells cached" in capsys.readouterr().out
+    robustness = load("robustness")
+    for column, params in (("inverse d=0/l2", {"row_norm": "l2", "inverse_damping": 0.0}),
+                           ("inverse d=1/max", {})):  # the second is the default map
+        cell = robustness.run_cell(robustness.SETTINGS["T=1k"], 0, {"max_iter": 3, **params},
+                                   "skattr")
+        assert result["table"]["T=1k"][column] == [pytest.approx(cell["inverted_gradient"])]

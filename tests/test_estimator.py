@@ -43,20 +43,25 @@ def test_fit_sets_the_documented_attributes(synthetic):
     assert not model.module_.training
 
 
-def test_the_map_s_rows_are_normalised_per_sample_by_default(synthetic):
+def test_the_map_is_the_damped_inverse_with_rows_normalised_per_sample_by_default(synthetic):
     from skattr.attribution import attribute
 
     X, y, _, _ = synthetic
     model = fitted(X, y)
+    assert (model.row_norm, model.inverse_damping) == ("max", 1.0)
     inputs = torch.tensor(X, dtype=torch.float32)
     np.testing.assert_allclose(
-        model.attribution_map_, attribute(model.module_, inputs, row_norm="l2"), rtol=1e-6)
-    np.testing.assert_allclose(model.attribute(X, row_norm=None),
+        model.attribution_map_, attribute(model.module_, inputs, row_norm="max", damping=1.0),
+        rtol=1e-6)
+    np.testing.assert_allclose(model.attribute(X, row_norm=None, damping=0.0),
                                attribute(model.module_, inputs), rtol=1e-6)
-    raw = fitted(X, y, row_norm=None)
-    np.testing.assert_allclose(raw.attribution_map_, model.attribute(X, row_norm=None), rtol=1e-6)
+    exact = fitted(X, y, row_norm=None, inverse_damping=0.0)
+    np.testing.assert_allclose(exact.attribution_map_,
+                               model.attribute(X, row_norm=None, damping=0.0), rtol=1e-6)
+    assert not np.allclose(model.attribute(X, damping=0.0), model.attribution_map_, rtol=1e-3)
+    # The damping belongs to the inverse: the other methods take only the rows' norm.
     np.testing.assert_allclose(model.attribute(X, method="gradient"),
-                               attribute(model.module_, inputs, "gradient", row_norm="l2"),
+                               attribute(model.module_, inputs, "gradient", row_norm="max"),
                                rtol=1e-6)
     # IGC's sums are not a mean over samples: its rows still sum to 1 (label-free).
     np.testing.assert_allclose(model.attribute(X, method="igc").sum(1), 1.0, atol=2e-2)

@@ -186,20 +186,40 @@ def loaded_as_saved_by(version, model, path, edit):
 
 
 def test_files_and_pickles_from_before_row_norm_keep_their_raw_maps(model, synthetic, tmp_path):
-    def without_row_norm(metadata):
-        del metadata["params"]["row_norm"]
+    def without_row_norm(metadata):  # and without inverse_damping, which came later
+        del metadata["params"]["row_norm"], metadata["params"]["inverse_damping"]
 
     old = loaded_as_saved_by("0.5.0", model, tmp_path / "model.safetensors", without_row_norm)
     assert old.row_norm is None
     state = model.__getstate__()
-    del state["row_norm"]
+    del state["row_norm"], state["inverse_damping"]
     state["_skattr_version"] = "0.5.0"
     unpickled = xCEBRAAttributor.__new__(xCEBRAAttributor)
     with pytest.warns(SkattrVersionWarning):
         unpickled.__setstate__(state)
     assert unpickled.row_norm is None
     X = synthetic[0]
-    np.testing.assert_allclose(old.attribute(X), model.attribute(X, row_norm=None), rtol=1e-6)
+    np.testing.assert_allclose(old.attribute(X), model.attribute(X, row_norm=None, damping=0.0),
+                               rtol=1e-6)
+
+
+def test_files_and_pickles_from_before_inverse_damping_keep_their_exact_inverse(
+        model, synthetic, tmp_path):
+    def without_damping(metadata):
+        del metadata["params"]["inverse_damping"]
+
+    old = loaded_as_saved_by("0.7.0", model, tmp_path / "model.safetensors", without_damping)
+    assert old.inverse_damping == 0.0 and old.row_norm == model.row_norm
+    np.testing.assert_array_equal(old.attribution_map_, model.attribution_map_)
+    state = model.__getstate__()
+    del state["inverse_damping"]
+    state["_skattr_version"] = "0.7.0"
+    unpickled = xCEBRAAttributor.__new__(xCEBRAAttributor)
+    with pytest.warns(SkattrVersionWarning):
+        unpickled.__setstate__(state)
+    assert unpickled.inverse_damping == 0.0
+    X = synthetic[0]
+    np.testing.assert_allclose(old.attribute(X), model.attribute(X, damping=0.0), rtol=1e-6)
 
 
 def test_a_file_that_claims_cuda_loads_on_the_cpu(model, tmp_path, monkeypatch):

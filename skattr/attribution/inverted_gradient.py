@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from numbers import Real
+
 import torch
 
 from ._core import AttributionMethod, jacobian, reduce_lags
@@ -35,6 +37,18 @@ class InvertedNeuronGradient(AttributionMethod):
         ``max(K, N)`` times the machine epsilon of the Jacobian's own dtype (float32 for a
         float32 model), so that rounding noise of a float32 Jacobian is not inverted into huge
         values when it is pseudo-inverted in float64.
+    damping : float, default=0.0
+        Tikhonov damping of the inverse, relative to the correlation of the Jacobian's rows.
+        With ``J = D J_1`` (``D`` the rows' norms, ``J_1`` rows of unit length, ``C = J_1 J_1^T``
+        their correlation), the map is ``D^-1 (C + damping I)^-1 J_1``; at 0 that is
+        ``pinv(J)^T = D^-1 C^-1 J_1``. Directions in which the latents' gradients nearly
+        coincide (small eigenvalues of ``C``) are inverted into large, noisy entries by the
+        exact inverse; damping stops dividing by eigenvalues below about ``damping``, and as it
+        grows each row tends to the plain gradient's row divided by its squared norm. Scaling
+        a latent (a row of ``J``) scales its row of the map inversely, as for the exact inverse,
+        so rows on a common scale (``row_norm``) do not depend on it. With ``damping > 0``,
+        ``C + damping I`` is positive definite and is solved by Cholesky: ``solver`` and
+        ``rcond`` apply to the exact inverse only.
 
     Examples
     --------
@@ -49,16 +63,23 @@ class InvertedNeuronGradient(AttributionMethod):
 
     name = "inverted-gradient"
 
-    def __init__(self, solver: str = "svd", rcond: float | None = None) -> None:
+    def __init__(self, solver: str = "svd", rcond: float | None = None,
+                 damping: float = 0.0) -> None:
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}; got {solver!r}.")
         if rcond is not None and not rcond >= 0:
             raise ValueError(f"rcond must be a non-negative number or None; got {rcond!r}.")
+        finite = isinstance(damping, Real) and not isinstance(damping, bool)
+        if not (finite and 0 <= damping < float("inf")):
+            raise ValueError(f"damping must be a finite number >= 0; got {damping!r}.")
         self.solver = solver
         self.rcond = rcond
+        self.damping = float(damping)
 
     def attribute_batch(self, model, inputs, lag_reduction, target=None):
         jac = reduce_lags(jacobian(model, inputs), lag_reduction)
+        if self.damping > 0:
+            return damped_inverse(jac.to(torch.float64), self.damping)
         rcond = self.rcond
         if rcond is None:
             rcond = max(jac.shape[-2:]) * torch.finfo(jac.dtype).eps
@@ -69,6 +90,19 @@ class InvertedNeuronGradient(AttributionMethod):
 
 
 SOLVERS = ("svd", "lstsq")
+
+
+def damped_inverse(jac: torch.Tensor, damping: float) -> torch.Tensor:
+    """``D^-1 (C + damping I)^-1 J_1`` for a batch ``(B, K, N)`` (see
+    :class:`InvertedNeuronGradient`); a row of zeros of ``J`` gives a row of zeros."""
+    norms = torch.linalg.vector_norm(jac, dim=-1, keepdim=True)  # (B, K, 1): D
+    nonzero = norms > 0
+    unit = torch.where(nonzero, jac / torch.where(nonzero, norms, 1.0), 0.0)
+    correlation = unit @ unit.transpose(1, 2)
+    eye = torch.eye(jac.shape[1], dtype=jac.dtype, device=jac.device)
+    factor = torch.linalg.cholesky(correlation + damping * eye)
+    solved = torch.cholesky_solve(unit, factor)
+    return torch.where(nonzero, solved / torch.where(nonzero, norms, 1.0), 0.0)
 # Samples whose Gram matrix G = J J^T is at most this ill-conditioned (by the bound in
 # _bounded_gram_inverse) are pseudo-inverted by Cholesky: its relative error, about
 # cond(G) eps(float64) <= 1e-11, is far below the rounding of a float32 Jacobian and close to an

@@ -64,7 +64,11 @@ def block_map(estimator, X, *, method: str = "inverted-gradient", normalize: boo
     normalize : bool, default=True
         Divide each block's row by its mean over the features.
     **params
-        Passed to :meth:`xCEBRAAttributor.attribute` (e.g. ``rcond``, ``lag_reduction``).
+        Passed to :func:`skattr.attribution.attribute` (e.g. ``rcond``, ``lag_reduction``).
+        The inverted gradient is the exact pseudo-inverse unless ``damping`` is given (the
+        estimator's ``inverse_damping`` is not applied): the norm of a block's rows of the
+        exact inverse does not change when the block is mixed orthogonally, which the damped
+        inverse, damping each latent's row on its own, does not guarantee.
 
     Returns
     -------

@@ -312,3 +312,64 @@ def test_row_norm_leaves_a_row_of_zeros_at_zero():
     values = attribute(model, torch.randn(5, 3, dtype=torch.float64), "gradient", row_norm="l2")
     np.testing.assert_allclose(values[1], 0.0)
     assert np.linalg.norm(values[0]) == pytest.approx(1.0)
+
+
+def _linear(weight):
+    model = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False).double()
+    with torch.no_grad():
+        model.weight.copy_(torch.as_tensor(weight))
+    return model
+
+
+def test_damped_inverse_is_the_closed_form_on_a_linear_model():
+    weight = np.random.default_rng(0).standard_normal((3, 7))
+    weight[1] = 0.9 * weight[0] + 0.1 * weight[1]  # two nearly parallel latents
+    inputs = torch.randn(4, 7, dtype=torch.float64)
+    norms = np.linalg.norm(weight, axis=1, keepdims=True)
+    unit = weight / norms
+    for damping in (0.1, 1.0, 10.0):
+        expected = np.linalg.solve(unit @ unit.T + damping * np.eye(3), unit) / norms
+        per_sample = attribute(_linear(weight), inputs, "inverted-gradient", damping=damping,
+                               return_per_sample=True)
+        np.testing.assert_allclose(per_sample, np.broadcast_to(expected, (4, 3, 7)),
+                                   rtol=1e-12, atol=1e-14)
+
+
+def test_damping_tends_to_the_pseudo_inverse_and_to_the_gradient():
+    weight = np.random.default_rng(1).standard_normal((3, 7)) * [[1.0], [30.0], [0.01]]
+    model, inputs = _linear(weight), torch.randn(2, 7, dtype=torch.float64)
+    exact = np.linalg.pinv(weight).T
+    nearly_exact = attribute(model, inputs, "inverted-gradient", damping=1e-9)
+    np.testing.assert_allclose(nearly_exact, np.abs(exact), rtol=1e-6)
+    # Heavily damped, each row is the gradient's row over its squared norm, over the damping.
+    heavy = attribute(model, inputs, "inverted-gradient", damping=1e7, return_per_sample=True)[0]
+    expected = weight / (np.linalg.norm(weight, axis=1, keepdims=True) ** 2 * 1e7)
+    np.testing.assert_allclose(heavy, expected, rtol=1e-6)
+
+
+def test_damped_rows_on_a_common_scale_ignore_each_latent_s_scale():
+    weight = np.random.default_rng(2).standard_normal((3, 7))
+    inputs = torch.randn(3, 7, dtype=torch.float64)
+    rescaled = weight * [[5.0], [1.0], [1e-3]]
+    for norm in ("max", "l2"):
+        maps = [attribute(_linear(w), inputs, "inverted-gradient", damping=1.0, row_norm=norm)
+                for w in (weight, rescaled)]
+        np.testing.assert_allclose(maps[0], maps[1], rtol=1e-10)
+
+
+def test_damped_inverse_leaves_a_row_of_zeros_at_zero():
+    weight = np.random.default_rng(3).standard_normal((3, 5))
+    weight[2] = 0.0
+    values = attribute(_linear(weight), torch.randn(4, 5, dtype=torch.float64),
+                       "inverted-gradient", damping=1.0, row_norm="max")
+    assert np.isfinite(values).all()
+    np.testing.assert_array_equal(values[2], 0.0)
+    np.testing.assert_allclose(values[:2].max(1), 1.0)
+
+
+@pytest.mark.parametrize("damping", [-0.1, float("nan"), float("inf"), True, "1"])
+def test_bad_damping_is_named(damping):
+    model = small_encoder("mlp")
+    with pytest.raises(ValueError, match="damping must be a finite number >= 0"):
+        attribute(model, torch.randn(3, 6, dtype=torch.float64), "inverted-gradient",
+                  damping=damping)
