@@ -7,7 +7,8 @@ magnitude. ``damping`` (:class:`skattr.attribution.InvertedNeuronGradient`) stop
 eigenvalues below about its value; as it grows the map tends to the plain gradient's. This
 benchmark fits each cell of ``robustness.py``'s family once and scores, with the estimator's own
 ``attribute``, the inverted gradient at several dampings and the plain gradient, each with every
-sample's rows divided by their L2 norm or by their largest entry (``row_norm``).
+sample's rows left as they are (``raw``, the paper's aggregate), divided by their L2 norm or by
+their largest entry (``row_norm``).
 
 The fit does not depend on ``row_norm`` or ``inverse_damping``, so the cells are keyed without
 them. Finished cells are cached (``--cache``).
@@ -34,7 +35,7 @@ from _cache import append_cache, read_cache  # noqa: E402 (after the path it is 
 from robustness import SETTINGS, cell_key, dataset  # noqa: E402
 
 DAMPINGS = (0.0, 0.1, 0.3, 1.0, 3.0)
-NORMS = ("l2", "max")
+NORMS = ("raw", "l2", "max")
 MAP_PARAMS = ("row_norm", "inverse_damping")
 
 
@@ -64,8 +65,8 @@ def run_cell(setting: dict, seed: int, params: dict) -> dict:
         per_sample = np.abs(model.attribute(X, return_per_sample=True, row_norm=None,
                                             **method_params))
         for norm in NORMS:
-            result[f"{name}/{norm}"] = attribution_auc(
-                truth, normalize_rows(per_sample, norm).mean(0))
+            rows = per_sample if norm == "raw" else normalize_rows(per_sample, norm)
+            result[f"{name}/{norm}"] = attribution_auc(truth, rows.mean(0))
     return result
 
 

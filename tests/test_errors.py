@@ -106,6 +106,8 @@ CASES = {
     "attribute-batch-size": lambda X, y, t, m, p: m.attribute(X, batch_size=0),
     "attribute-row-norm": lambda X, y, t, m, p: m.attribute(X, row_norm="l3"),
     "estimator-row-norm": lambda X, y, t, m, p: estimator(row_norm="sd").fit(X, y),
+    "attribute-damping": lambda X, y, t, m, p: m.attribute(X, damping=-1.0),
+    "estimator-inverse-damping": lambda X, y, t, m, p: estimator(inverse_damping=-1).fit(X, y),
     "attribute-target-length": lambda X, y, t, m, p: m.attribute(X, "gradient", target=y[:-1]),
     "attribute-empty-X": lambda X, y, t, m, p: attribute(m.module_, X[:0]),
     "cuda-without-cuda": lambda X, y, t, m, p: estimator(device="cuda").fit(X, y),

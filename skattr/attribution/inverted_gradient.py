@@ -1,4 +1,5 @@
-"""Inverted neuron gradient (xCEBRA): the transposed pseudo-inverse ``pinv(J_f(x))^T``."""
+"""Inverted neuron gradient (xCEBRA): the transposed pseudo-inverse ``pinv(J_f(x))^T``, or its
+damped (Tikhonov) version."""
 
 from __future__ import annotations
 
@@ -69,8 +70,8 @@ class InvertedNeuronGradient(AttributionMethod):
             raise ValueError(f"solver must be one of {SOLVERS}; got {solver!r}.")
         if rcond is not None and not rcond >= 0:
             raise ValueError(f"rcond must be a non-negative number or None; got {rcond!r}.")
-        finite = isinstance(damping, Real) and not isinstance(damping, bool)
-        if not (finite and 0 <= damping < float("inf")):
+        is_number = isinstance(damping, Real) and not isinstance(damping, bool)
+        if not (is_number and 0 <= damping < float("inf")):
             raise ValueError(f"damping must be a finite number >= 0; got {damping!r}.")
         self.solver = solver
         self.rcond = rcond
