@@ -1122,7 +1122,9 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             block; and
             ``layer`` / ``attribute_to_layer_input`` to attribute every unit of a hidden layer
             of ``module_``, named as in ``module_.named_modules()``) and the method's (e.g.
-            ``rcond``, ``solver``, ``n_steps``, ``rule``, ``baselines``).
+            ``rcond``, ``solver``, ``n_steps``, ``rule``, ``baselines``; the inverted
+            gradient's ``damping`` defaults to ``inverse_damping``, ``row_norm`` to the
+            estimator's).
 
         Returns
         -------

@@ -95,15 +95,21 @@ SOLVERS = ("svd", "lstsq")
 
 def damped_inverse(jac: torch.Tensor, damping: float) -> torch.Tensor:
     """``D^-1 (C + damping I)^-1 J_1`` for a batch ``(B, K, N)`` (see
-    :class:`InvertedNeuronGradient`); a row of zeros of ``J`` gives a row of zeros."""
+    :class:`InvertedNeuronGradient`); a row of zeros of ``J`` gives a row of zeros, a sample
+    with a non-finite entry a map of NaNs."""
     norms = torch.linalg.vector_norm(jac, dim=-1, keepdim=True)  # (B, K, 1): D
-    nonzero = norms > 0
+    nonzero = norms != 0  # NaN counts as non-zero: a NaN sample must not come back as zeros
     unit = torch.where(nonzero, jac / torch.where(nonzero, norms, 1.0), 0.0)
     correlation = unit @ unit.transpose(1, 2)
     eye = torch.eye(jac.shape[1], dtype=jac.dtype, device=jac.device)
-    factor = torch.linalg.cholesky(correlation + damping * eye)
+    # C + damping I has eigenvalues >= damping > 0: only a non-finite Jacobian fails, and its
+    # samples come back NaN, as from the exact inverse, instead of stopping the whole map.
+    factor, info = torch.linalg.cholesky_ex(correlation + damping * eye)
     solved = torch.cholesky_solve(unit, factor)
+    solved[info > 0] = float("nan")
     return torch.where(nonzero, solved / torch.where(nonzero, norms, 1.0), 0.0)
+
+
 # Samples whose Gram matrix G = J J^T is at most this ill-conditioned (by the bound in
 # _bounded_gram_inverse) are pseudo-inverted by Cholesky: its relative error, about
 # cond(G) eps(float64) <= 1e-11, is far below the rounding of a float32 Jacobian and close to an

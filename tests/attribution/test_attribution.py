@@ -373,3 +373,12 @@ def test_bad_damping_is_named(damping):
     with pytest.raises(ValueError, match="damping must be a finite number >= 0"):
         attribute(model, torch.randn(3, 6, dtype=torch.float64), "inverted-gradient",
                   damping=damping)
+
+
+def test_damped_inverse_of_a_non_finite_sample_is_nan_and_the_others_are_not():
+    from skattr.attribution.inverted_gradient import damped_inverse
+
+    jac = torch.randn(3, 2, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    jac[1, 0, 0] = float("nan")
+    maps = damped_inverse(jac, 1.0)
+    assert torch.isnan(maps[1]).all() and torch.isfinite(maps[[0, 2]]).all()
