@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _cache import append_cache, read_cache  # noqa: E402 (after the path it is found on)
+from _variants import print_variant_table, run_cells  # noqa: E402 (after the path it is found on)
 from robustness import SETTINGS, cell_key, dataset  # noqa: E402
 
 DAMPINGS = (0.0, 0.1, 0.3, 1.0, 3.0)
@@ -93,42 +93,26 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cache", default="benchmarks/inverse_damping_cache.jsonl",
                         help="JSON-lines file of finished cells ('' for none)")
     args = parser.parse_args(argv)
-    from joblib import Parallel, delayed
-
     settings = {name: SETTINGS[name] for name in args.settings} if args.settings else SETTINGS
     params = json.loads(args.params)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    cache = Path(args.cache) if args.cache else None
-    done = read_cache(cache)
-    cells = [(name, settings[name], seed) for name in settings for seed in seeds]
-    todo = [cell for cell in cells if damping_key(*cell, params) not in done]
-    print(f"{len(cells) - len(todo)} of {len(cells)} cells cached; running {len(todo)}",
-          flush=True)
-    for cell_id, name, seed, result in Parallel(
-            n_jobs=args.jobs, return_as="generator_unordered")(
-            delayed(_keyed_cell)(name, setting, seed, params) for name, setting, seed in todo):
-        done[cell_id] = result
-        append_cache(cache, cell_id, result)
+
+    def key(name, setting, seed):
+        return damping_key(name, setting, seed, params)
+
+    def report(name, seed, result):
         print(f"  {name:<24} seed {seed}: exact/l2 {result['inverse d=0/l2']:.3f}  "
               f"d=1/max {result['inverse d=1/max']:.3f}  ({result['seconds']:.0f} s)",
               flush=True)
-    columns = variants()
-    table = {name: {column: [done[damping_key(name, settings[name], seed, params)][column]
-                             for seed in seeds] for column in columns}
-             for name in settings}
-    print(f"\nmean AUC over seeds {seeds}, {json.dumps(params)}\n")
-    print("| setting | " + " | ".join(columns) + " |")
-    print("|---|" + "---:|" * len(columns))
-    for name, row in table.items():
-        print(f"| {name} | " + " | ".join(f"{np.mean(row[c]):.3f}" for c in columns) + " |")
-    means = {c: float(np.mean([np.mean(row[c]) for row in table.values()])) for c in columns}
-    worst = {c: float(min(np.mean(row[c]) for row in table.values())) for c in columns}
-    worst_fit = {c: float(min(min(row[c]) for row in table.values())) for c in columns}
-    print("| **mean** | " + " | ".join(f"**{means[c]:.3f}**" for c in columns) + " |")
-    print("| worst setting | " + " | ".join(f"{worst[c]:.3f}" for c in columns) + " |")
-    print("| worst fit | " + " | ".join(f"{worst_fit[c]:.3f}" for c in columns) + " |")
-    return {"table": table, "mean": means, "worst": worst}
 
+    cells = [(name, settings[name], seed) for name in settings for seed in seeds]
+    done = run_cells(cells, key, lambda *cell: _keyed_cell(*cell, params), args.jobs,
+                     Path(args.cache) if args.cache else None, report)
+    columns = variants()
+    table = {name: {column: [done[key(name, settings[name], seed)][column] for seed in seeds]
+                    for column in columns} for name in settings}
+    return print_variant_table(table, columns, columns,
+                               f"mean AUC over seeds {seeds}, {json.dumps(params)}")
 
 if __name__ == "__main__":
     main()

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _cache import append_cache, read_cache  # noqa: E402 (after the path it is found on)
+from _variants import print_variant_table, run_cells  # noqa: E402 (after the path it is found on)
 from robustness import SETTINGS, cell_key, dataset  # noqa: E402
 
 AFTER = ("raw", "max", "l1", "l2", "sd")
@@ -110,47 +110,28 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cache", default="benchmarks/map_normalization_cache.jsonl",
                         help="JSON-lines file of finished cells ('' for none)")
     args = parser.parse_args(argv)
-    from joblib import Parallel, delayed
-
     settings = {name: SETTINGS[name] for name in args.settings} if args.settings else SETTINGS
     params = json.loads(args.params)
-    cache = Path(args.cache) if args.cache else None
-    done = read_cache(cache)
-    cells = [(name, settings[name], seed) for name in settings for seed in range(args.seeds)]
 
     def key(name, setting, seed):
         return normalization_key(name, setting, seed, params)
 
-    todo = [cell for cell in cells if key(*cell) not in done]
-    print(f"{len(cells) - len(todo)} of {len(cells)} cells cached; running {len(todo)}",
-          flush=True)
-    for cell_id, name, seed, result in Parallel(
-            n_jobs=args.jobs, return_as="generator_unordered")(
-            delayed(_keyed_cell)(name, setting, seed, params) for name, setting, seed in todo):
-        done[cell_id] = result
-        append_cache(cache, cell_id, result)
+    def report(name, seed, result):
         print(f"  {name:<24} seed {seed}: " + "  ".join(
             f"{variant} {result['inverted-gradient/' + variant]:.3f}"
             for variant in (*AFTER, *PER_SAMPLE)), flush=True)
+
+    cells = [(name, settings[name], seed) for name in settings for seed in range(args.seeds)]
+    done = run_cells(cells, key, lambda *cell: _keyed_cell(*cell, params), args.jobs,
+                     Path(args.cache) if args.cache else None, report)
     variants = [f"{method}/{variant}" for method in ("inverted-gradient", "gradient")
                 for variant in (*AFTER, *PER_SAMPLE)]
     table = {name: {variant: [done[key(name, settings[name], seed)][variant]
                               for seed in range(args.seeds)] for variant in variants}
              for name in settings}
-    print(f"\nmean AUC over seeds, {json.dumps(params)}\n")
-    print("| setting | " + " | ".join(v.replace("inverted-gradient", "inv")
-                                        .replace("gradient", "grad") for v in variants) + " |")
-    print("|---|" + "---:|" * len(variants))
-    for name, row in table.items():
-        print(f"| {name} | " + " | ".join(f"{np.mean(row[v]):.3f}" for v in variants) + " |")
-    means = {v: np.mean([np.mean(row[v]) for row in table.values()]) for v in variants}
-    worst = {v: min(np.mean(row[v]) for row in table.values()) for v in variants}
-    worst_fit = {v: min(min(row[v]) for row in table.values()) for v in variants}
-    print("| **mean** | " + " | ".join(f"**{means[v]:.3f}**" for v in variants) + " |")
-    print("| worst setting | " + " | ".join(f"{worst[v]:.3f}" for v in variants) + " |")
-    print("| worst fit | " + " | ".join(f"{worst_fit[v]:.3f}" for v in variants) + " |")
-    return {"table": table, "mean": means, "worst": worst}
-
+    labels = [v.replace("inverted-gradient", "inv").replace("gradient", "grad") for v in variants]
+    return print_variant_table(table, variants, labels,
+                               f"mean AUC over seeds, {json.dumps(params)}")
 
 if __name__ == "__main__":
     main()
