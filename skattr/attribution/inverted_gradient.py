@@ -99,7 +99,8 @@ def damped_inverse(jac: torch.Tensor, damping: float) -> torch.Tensor:
     with a non-finite entry a map of NaNs."""
     norms = torch.linalg.vector_norm(jac, dim=-1, keepdim=True)  # (B, K, 1): D
     nonzero = norms != 0  # NaN counts as non-zero: a NaN sample must not come back as zeros
-    unit = torch.where(nonzero, jac / torch.where(nonzero, norms, 1.0), 0.0)
+    divisor = torch.where(nonzero, norms, 1.0)
+    unit = torch.where(nonzero, jac / divisor, 0.0)
     correlation = unit @ unit.transpose(1, 2)
     eye = torch.eye(jac.shape[1], dtype=jac.dtype, device=jac.device)
     # C + damping I has eigenvalues >= damping > 0: only a non-finite Jacobian fails, and its
@@ -107,7 +108,7 @@ def damped_inverse(jac: torch.Tensor, damping: float) -> torch.Tensor:
     factor, info = torch.linalg.cholesky_ex(correlation + damping * eye)
     solved = torch.cholesky_solve(unit, factor)
     solved[info > 0] = float("nan")
-    return torch.where(nonzero, solved / torch.where(nonzero, norms, 1.0), 0.0)
+    return torch.where(nonzero, solved / divisor, 0.0)
 
 
 # Samples whose Gram matrix G = J J^T is at most this ill-conditioned (by the bound in
