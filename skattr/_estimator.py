@@ -422,15 +422,17 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         (trials, conditions, stimulus identity; each row of ``y`` is one value):
         ``"discrete"``, a sample drawn uniformly among those with the same value as ``y_t``.
         An integer ``y`` with a continuous distribution is warned about, not reinterpreted.
-    time_delta : int or "auto", default=1
-        Samples over which the ``"time_delta"`` query's label change is taken; ``"auto"`` means
-        the time offset (``time_offset_``), so that both objectives see the latents move over
-        one time scale. For smooth labels (sampled much faster than they change) one-step
-        changes are so small that the positive is the reference's own neighbour in time and
-        the behaviour block learns little of ``y``: ``"auto"`` helps there (behaviour R² 0.52
-        -> 0.95 on ``make_synthetic(latent_dynamics="smooth")``) but costs on random walks
-        (inverted-gradient AUC 0.98 -> 0.85 at ``step_std=0.03``), hence the default 1; see
-        the user guide.
+    time_delta : int, "auto" or "time_offset", default="auto"
+        Samples over which the ``"time_delta"`` query's label change is taken. ``"auto"``
+        reads it off the labels as ``time_offset="auto"`` reads the offset off the features:
+        the lag at which the mean autocorrelation of ``y``'s columns has fallen to 0.8 (at
+        most ``n_samples // 20``), so that the positive's label has moved appreciably from the
+        reference's, whatever the rate at which ``y`` is sampled. ``"time_offset"`` takes the
+        time offset (``time_offset_``; what ``"auto"`` meant before skattr 0.9). One-step
+        changes (``time_delta=1``, the default before 0.9) are so small for smooth labels that
+        the positive is the reference's own neighbour in time and the behaviour block learns
+        little of ``y``. The fitted value is ``time_delta_``; the user guide shows how the
+        rule was chosen.
     delta : float, default=0.1
         Standard deviation of the ``"delta_normal"`` query.
     regularizer_weight : float, default=0.1
@@ -578,7 +580,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "time_offset": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "behavior_distribution": [StrOptions(set(BEHAVIOR_DISTRIBUTIONS))],
-        "time_delta": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "time_delta": [Interval(Integral, 1, None, closed="left"),
+                       StrOptions({"auto", "time_offset"})],
         "delta": [Interval(Real, 0, None, closed="neither")],
         "regularizer_weight": [Interval(Real, 0, None, closed="left")],
         "regularizer_start": [
@@ -618,7 +621,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         temperature: float = 1.0,
         time_offset: int | str = "auto",
         behavior_distribution: str = "time_delta",
-        time_delta: int | str = 1,
+        time_delta: int | str = "auto",
         delta: float = 0.1,
         regularizer_weight: float = 0.1,
         regularizer_start: int | float = 0.25,
@@ -794,6 +797,16 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         """:meth:`fit`, then :meth:`transform` of ``X`` with the same ``trials``."""
         return self.fit(X, y, trials=trials).transform(X, trials=trials)
 
+    def _time_delta(self, y: np.ndarray | None, n_train: int, time_offset: int) -> int:
+        """The ``time_delta`` of this fit: the labels' own time scale for ``"auto"``."""
+        if self.time_delta == "time_offset":
+            return time_offset
+        if self.time_delta != "auto":
+            return self.time_delta
+        if y is None or self.behavior_distribution != "time_delta":
+            return 1  # no label-change query to take it
+        return auto_time_offset(y[:n_train])
+
     def _fit(self, X, y, trials, warm: bool):
         integer_y = y is not None and np.asarray(y).dtype.kind in "iub"
         y_names = ([str(name) for name in y.columns]
@@ -804,7 +817,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         time_offset = (auto_time_offset(X[:n_train]) if self.time_offset == "auto"
                        else self.time_offset)
         self._check_n_samples(n_train, time_offset)
-        time_delta = time_offset if self.time_delta == "auto" else self.time_delta
+        time_delta = self._time_delta(y, n_train, time_offset)
         _check_lag(n_train, "time_delta", time_delta)
         n_latents = self._n_behavior_total() + self.n_time_latents
         if n_latents == 0:
@@ -1318,11 +1331,10 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         """Rebuild the encoder on the saved device, or on the CPU with a warning if this machine
         lacks it; warn if another skattr version saved the state."""
         state = dict(state)
-        _persistence.check_version(state.pop("_skattr_version", None))
-        # Before skattr 0.6 there was no row_norm and maps were raw; before 0.8 the inverse
-        # was exact.
-        state.setdefault("row_norm", None)
-        state.setdefault("inverse_damping", 0.0)
+        saved = state.pop("_skattr_version", None)
+        _persistence.check_version(saved)
+        state.update(_persistence.upgrade_params(
+            {name: state[name] for name in self._get_param_names() if name in state}, saved))
         if isinstance(state.get("module_"), torch.nn.Module):
             # Pickled by skattr before weights were stored as arrays: the module came back
             # whole; only the encoder's description, which warm_start and save need, is missing.
@@ -1443,10 +1455,10 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         arrays, metadata = _persistence.read_file(path)
         _persistence.check_version(metadata.get("skattr_version"))
         try:
-            params, fitted = metadata["params"], metadata["fitted"]
-            # Files of skattr < 0.6 have no row_norm (their stored map is the raw one), files
-            # of skattr < 0.8 no inverse_damping (their map is the exact inverse's).
-            estimator = cls(**{"row_norm": None, "inverse_damping": 0.0, **params})
+            params = _persistence.upgrade_params(metadata["params"],
+                                                 metadata.get("skattr_version"))
+            fitted = metadata["fitted"]
+            estimator = cls(**params)
             estimator._validate_params()
             resolved = (
                 resolve_device(device) if device is not None

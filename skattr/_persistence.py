@@ -125,6 +125,29 @@ def check_version(saved: str | None) -> None:
         )
 
 
+def saved_before(saved: str | None, version: tuple[int, int]) -> bool:
+    """Whether ``saved`` (a skattr version string, ``None`` if unknown) is older than
+    ``version`` (major, minor); an unknown version counts as older."""
+    if saved is None:
+        return True
+    try:
+        return tuple(int(part) for part in saved.split(".")[:2]) < version
+    except ValueError:
+        return True
+
+
+def upgrade_params(params: dict, saved: str | None) -> dict:
+    """The parameters of an estimator saved by skattr ``saved``, in this version's terms: what
+    a parameter it lacks meant then, or a value that has changed its meaning since."""
+    # Before 0.6 there was no row_norm (maps were raw), before 0.8 no inverse_damping (the
+    # inverse was exact).
+    params = {"row_norm": None, "inverse_damping": 0.0, **params}
+    if params.get("time_delta") == "auto" and saved_before(saved, (0, 9)):
+        # Before 0.9, time_delta="auto" meant the time offset; now it reads the labels.
+        params["time_delta"] = "time_offset"
+    return params
+
+
 def write_file(path: str | os.PathLike, arrays: dict[str, np.ndarray], metadata: dict) -> None:
     """Write ``arrays`` and the JSON-serialisable ``metadata`` to one safetensors file.
 

@@ -407,11 +407,20 @@ def test_supervised_objective_refuses_labels_it_cannot_regress(synthetic):
         model.score(X, y[:, :1])
 
 
-def test_time_delta_is_recorded_and_checked(synthetic):
+def test_time_delta_is_read_off_the_labels_recorded_and_checked(synthetic):
+    from skattr._time_scale import auto_time_offset
+
     X, y, _, _ = synthetic
-    assert fitted(X, y).time_delta_ == 1
-    auto = fitted(X, y, time_delta="auto", time_offset=9)
-    assert auto.time_delta_ == auto.time_offset_ == 9
+    model = fitted(X, y)
+    assert model.time_delta == "auto" and model.time_delta_ == auto_time_offset(y) > 1
+    # Read off the labels, not the features: labels without temporal structure get 1.
+    white = np.random.default_rng(0).standard_normal(y.shape)
+    assert fitted(X, white).time_delta_ == 1 < auto_time_offset(X)
+    # No label-change query, nothing to read: 1.
+    assert fitted(X, y, behavior_distribution="delta_normal").time_delta_ == 1
+    assert fitted(X, y, time_delta=1).time_delta_ == 1
+    offset = fitted(X, y, time_delta="time_offset", time_offset=9)
+    assert offset.time_delta_ == offset.time_offset_ == 9
     with pytest.raises(ValueError, match="time_delta=600 needs at least 601"):
         fitted(X, y, time_delta=600)
     long_delta = fitted(X, y, time_delta=30, time_offset=5)

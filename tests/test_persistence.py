@@ -222,6 +222,34 @@ def test_files_and_pickles_from_before_inverse_damping_keep_their_exact_inverse(
     np.testing.assert_allclose(old.attribute(X), model.attribute(X, damping=0.0), rtol=1e-6)
 
 
+def test_time_delta_auto_of_files_and_pickles_before_0_9_keeps_meaning_the_time_offset(
+        model, tmp_path):
+    def with_auto_delta(metadata):
+        metadata["params"]["time_delta"] = "auto"
+
+    old = loaded_as_saved_by("0.8.0", model, tmp_path / "model.safetensors", with_auto_delta)
+    assert old.time_delta == "time_offset" and old.time_delta_ == model.time_delta_
+    state = {**model.__getstate__(), "time_delta": "auto", "_skattr_version": "0.8.0"}
+    unpickled = xCEBRAAttributor.__new__(xCEBRAAttributor)
+    with pytest.warns(SkattrVersionWarning):
+        unpickled.__setstate__(state)
+    assert unpickled.time_delta == "time_offset"
+    # This version's "auto" (the labels' time scale) is kept as it is.
+    current = xCEBRAAttributor.__new__(xCEBRAAttributor)
+    current.__setstate__({**model.__getstate__(), "time_delta": "auto"})
+    assert current.time_delta == "auto"
+
+
+@pytest.mark.parametrize(("saved", "older"), [
+    ("0.8.0", True), ("0.8.12", True), ("0.9.0", False), ("1.0", False), (None, True),
+    ("unreadable", True),
+])
+def test_saved_before_compares_major_and_minor_versions(saved, older):
+    from skattr._persistence import saved_before
+
+    assert saved_before(saved, (0, 9)) is older
+
+
 def test_a_file_that_claims_cuda_loads_on_the_cpu(model, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     path = saved_and_edited(model, tmp_path / "model.safetensors",
