@@ -1,4 +1,5 @@
-"""The data's own time scale: the ``time_offset="auto"`` rule of the time-contrastive objective.
+"""The data's own time scale: the ``"auto"`` rule of ``time_offset`` (read off the features) and
+of ``time_delta`` (read off the labels).
 
 A time-contrastive positive teaches the encoder something only if it differs from its reference
 by more than noise, and stays close enough that the pair still shares its latent state. The rule
@@ -56,7 +57,8 @@ def mean_autocorrelation(X: np.ndarray, max_lag: int) -> np.ndarray:
 
 
 def auto_time_offset(X: np.ndarray) -> int:
-    """The ``time_offset="auto"`` of :class:`~skattr.xCEBRAAttributor` for the data ``X``.
+    """The ``time_offset="auto"`` of :class:`~skattr.xCEBRAAttributor` for the features ``X``,
+    and its ``time_delta="auto"`` for the labels ``X = y``.
 
     Examples
     --------
