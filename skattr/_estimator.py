@@ -37,7 +37,7 @@ from ._encoders import ENCODERS, build_encoder, receptive_field, time_windows
 from ._losses import SIMILARITIES
 from ._regularizers import regularizer_weight
 from ._sampling import BEHAVIOR_DISTRIBUTIONS, ContrastiveSampler, LabelIndex, trial_bounds
-from ._time_scale import auto_time_offset
+from ._time_scale import auto_time_delta, auto_time_offset
 from ._training import (
     Objective,
     TrainingConfig,
@@ -424,14 +424,14 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         An integer ``y`` with a continuous distribution is warned about, not reinterpreted.
     time_delta : int, "auto" or "time_offset", default="auto"
         Samples over which the ``"time_delta"`` query's label change is taken. ``"auto"``
-        reads it off the labels as ``time_offset="auto"`` reads the offset off the features:
-        the lag at which the mean autocorrelation of ``y``'s columns has fallen to 0.8 (at
-        most ``n_samples // 20``), so that the positive's label has moved appreciably from the
-        reference's, whatever the rate at which ``y`` is sampled. ``"time_offset"`` takes the
-        time offset (``time_offset_``; what ``"auto"`` meant before skattr 0.9). One-step
-        changes (``time_delta=1``, the default before 0.9) are so small for smooth labels that
-        the positive is the reference's own neighbour in time and the behaviour block learns
-        little of ``y``. The fitted value is ``time_delta_``; the user guide shows how the
+        reads it off the behaviour positives the labels give: the smallest lag of 1, 2, 4, ...
+        at which at most a fifth of them lie within ``time_offset_`` samples of their
+        reference (for several behaviour groups, the lag the slowest needs; at most
+        ``n_samples // 20``), so that the behaviour positive is not the time positive over
+        again. Smooth or densely sampled labels get a long lag, a long recording that revisits
+        its labels' values gets 1. ``"time_offset"`` takes the time offset (``time_offset_``;
+        what ``"auto"`` meant before skattr 0.9; 0.9's ``"auto"`` read the labels'
+        autocorrelation). The fitted value is ``time_delta_``; the user guide shows how the
         rule was chosen.
     delta : float, default=0.1
         Standard deviation of the ``"delta_normal"`` query.
@@ -799,15 +799,17 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         """:meth:`fit`, then :meth:`transform` of ``X`` with the same ``trials``."""
         return self.fit(X, y, trials=trials).transform(X, trials=trials)
 
-    def _time_delta(self, y: np.ndarray | None, n_train: int, time_offset: int) -> int:
-        """The ``time_delta`` of this fit: the labels' own time scale for ``"auto"``."""
+    def _time_delta(self, labels: np.ndarray | None, time_offset: int, bounds: np.ndarray,
+                    objectives: tuple[Objective, ...]) -> int:
+        """The ``time_delta`` of this fit, for the sampler's training ``labels`` (``None``: no
+        behaviour positive): for ``"auto"`` the lag read off the positives they give."""
         if self.time_delta == "time_offset":
             return time_offset
         if self.time_delta != "auto":
             return self.time_delta
-        if y is None or self.behavior_distribution != "time_delta":
+        if labels is None or self.behavior_distribution != "time_delta":
             return 1  # no label-change query to take it
-        return auto_time_offset(y[:n_train])
+        return auto_time_delta(labels, time_offset, bounds, _label_groups(objectives))
 
     def _fit(self, X, y, trials, warm: bool):
         integer_y = y is not None and np.asarray(y).dtype.kind in "iub"
@@ -819,8 +821,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         time_offset = (auto_time_offset(X[:n_train]) if self.time_offset == "auto"
                        else self.time_offset)
         self._check_n_samples(n_train, time_offset)
-        time_delta = self._time_delta(y, n_train, time_offset)
-        _check_lag(n_train, "time_delta", time_delta)
+        if isinstance(self.time_delta, Integral):
+            _check_lag(n_train, "time_delta", self.time_delta)
         n_latents = self._n_behavior_total() + self.n_time_latents
         if n_latents == 0:
             raise ValueError("n_behavior_latents + n_time_latents must be at least 1; got 0.")
@@ -884,6 +886,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         train_labels = None
         if y is not None and self.objective == "contrastive":
             train_labels = y[:n_train]
+        time_delta = self._time_delta(train_labels, time_offset, train_bounds, objectives)
         sampler = ContrastiveSampler(
             n_train, time_offset, train_labels,
             self.behavior_distribution, self.delta, np.random.default_rng(seed),

@@ -143,7 +143,8 @@ def upgrade_params(params: dict, saved: str | None) -> dict:
     # no row_norm (maps were raw), before 0.8 no inverse_damping (the inverse was exact).
     params = {"time_delta": 1, "row_norm": None, "inverse_damping": 0.0, **params}
     if params.get("time_delta") == "auto" and saved_before(saved, (0, 9)):
-        # Before 0.9, time_delta="auto" meant the time offset; now it reads the labels.
+        # Before 0.9, time_delta="auto" meant the time offset; now it reads the labels. (From
+        # 0.9 to 0.10 it changed rule; a fitted model keeps its time_delta_ either way.)
         params["time_delta"] = "time_offset"
     return params
 

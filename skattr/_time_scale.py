@@ -1,5 +1,5 @@
-"""The data's own time scale: the ``"auto"`` rule of ``time_offset`` (read off the features) and
-of ``time_delta`` (read off the labels).
+"""The data's own time scale: the ``"auto"`` rules of ``time_offset`` (read off the features) and
+of ``time_delta`` (read off the behaviour positives the labels give).
 
 A time-contrastive positive teaches the encoder something only if it differs from its reference
 by more than noise, and stays close enough that the pair still shares its latent state. The rule
@@ -12,17 +12,36 @@ value at lag 0+, read off the data:
    same factor, so dividing by ``rho_0`` makes the rule blind to it;
 3. the offset is the smallest lag with ``rho(tau) / rho_0 <= AUTO_CORRELATION``, at most
    ``n_samples // AUTO_MAX_FRACTION``; data without temporal structure get 1.
+
+A behaviour positive teaches the behaviour block something the time objective does not only if
+it lies away from its reference in time. The ``"time_delta"`` query displaces the reference's
+label by a label change over ``time_delta`` samples; for smooth labels, or labels sampled
+densely, a one-step change is so small that the nearest label is the reference's own
+neighbour, and the behaviour positive duplicates the time positive. The rule measures exactly
+that, with the fit's own sampler: the share of behaviour positives that lie within
+``time_offset`` samples of their reference. It takes the smallest lag of 1, 2, 4, ... at which
+that share is at most ``AUTO_NEIGHBOUR_FRACTION`` (for several behaviour groups, the lag the
+slowest group needs), at most ``n_samples // AUTO_MAX_FRACTION`` and one less than the longest
+trial. Unlike the labels' autocorrelation, the share sees how densely the label space is
+covered: a long recording of a slow walk revisits every value many times, its positives come
+from other visits already at lag 1, and a longer lag would only blur the query.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ._sampling import ContrastiveSampler, LabelIndex
+
 # The autocorrelation (relative to lag 0+) at which the time positive is taken; chosen on the
 # robustness family of benchmarks/robustness.py (see the user guide's table).
 AUTO_CORRELATION = 0.8
 # The offset never exceeds this fraction of the series, so that most references have a positive.
 AUTO_MAX_FRACTION = 20
+# The share of behaviour positives allowed to be time neighbours of their reference.
+AUTO_NEIGHBOUR_FRACTION = 0.2
+# Probes of the sampler per candidate lag: the share is known to about +-0.01.
+_NEIGHBOUR_PROBES = 4096
 # Features used to estimate the autocorrelation: enough to average out their differences.
 _MAX_FEATURES = 256
 
@@ -57,8 +76,7 @@ def mean_autocorrelation(X: np.ndarray, max_lag: int) -> np.ndarray:
 
 
 def auto_time_offset(X: np.ndarray) -> int:
-    """The ``time_offset="auto"`` of :class:`~skattr.xCEBRAAttributor` for the features ``X``,
-    and its ``time_delta="auto"`` for the labels ``X = y``.
+    """The ``time_offset="auto"`` of :class:`~skattr.xCEBRAAttributor` for the features ``X``.
 
     Examples
     --------
@@ -84,3 +102,79 @@ def auto_time_offset(X: np.ndarray) -> int:
         return 1
     below = np.flatnonzero(rho[1 : max_lag + 1] / rho_zero <= AUTO_CORRELATION)
     return int(below[0] + 1) if below.size else max_lag
+
+
+def time_neighbour_share(
+    labels: np.ndarray,
+    time_offset: int,
+    time_delta: int,
+    bounds: np.ndarray | None = None,
+    groups: list[tuple[int, ...]] | None = None,
+    indices: dict | None = None,
+) -> float:
+    """Share of the ``"time_delta"`` behaviour positives within ``time_offset`` samples of their
+    reference, for the behaviour group where it is largest.
+
+    Drawn with :class:`~skattr._sampling.ContrastiveSampler` as a fit draws them, from a fixed
+    generator, so that the rule built on it is a function of the data.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ramp = np.arange(1000.0)[:, None]  # the positive is time_delta samples away
+    >>> time_neighbour_share(ramp, 5, 4), round(time_neighbour_share(ramp, 5, 8), 2)
+    (1.0, 0.0)
+    """
+    sampler = ContrastiveSampler(
+        len(labels), time_offset, labels, "time_delta", 0.0, np.random.default_rng(0),
+        time_delta=time_delta, bounds=bounds, groups=groups, indices=indices,
+    )
+    reference = sampler.lagged(time_offset, _NEIGHBOUR_PROBES)
+    return max(float(np.mean(np.abs(sampler.behavior_positive(reference, group) - reference)
+                             <= time_offset))
+               for group in sampler.indices)
+
+
+def auto_time_delta(
+    labels: np.ndarray,
+    time_offset: int,
+    bounds: np.ndarray | None = None,
+    groups: list[tuple[int, ...]] | None = None,
+) -> int:
+    """The ``time_delta="auto"`` of :class:`~skattr.xCEBRAAttributor` for the training labels.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (n_samples, n_labels)
+        Continuous behaviour, rows in time order.
+    time_offset : int
+        The fit's time offset: a behaviour positive this close to its reference in time is
+        one the time objective already has.
+    bounds : ndarray of int, default=None
+        Trial bounds (see :func:`~skattr._sampling.trial_bounds`); ``None`` is one trial.
+    groups : list of tuple of int, default=None
+        The behaviour groups' columns; ``None`` is one group of every column.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> auto_time_delta(np.arange(1000.0)[:, None], 5)  # a ramp: the first lag beyond 5
+    8
+    >>> rng = np.random.default_rng(0)
+    >>> auto_time_delta(rng.standard_normal((1000, 2)), 5)  # no temporal structure
+    1
+    """
+    bounds = np.array([0, len(labels)]) if bounds is None else np.asarray(bounds)
+    cap = max(min(len(labels) // AUTO_MAX_FRACTION, int(np.diff(bounds).max()) - 1), 1)
+    keys = [None] if groups is None else [tuple(g) for g in groups]
+    # The label indices do not depend on the lag: built once for every candidate.
+    indices = {key: LabelIndex(labels if key is None else
+                               np.ascontiguousarray(labels[:, list(key)]))
+               for key in keys}
+    lag = 1
+    while lag < cap:
+        if time_neighbour_share(labels, time_offset, lag, bounds, groups,
+                                indices) <= AUTO_NEIGHBOUR_FRACTION:
+            return lag
+        lag *= 2
+    return cap

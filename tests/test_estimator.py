@@ -408,11 +408,12 @@ def test_supervised_objective_refuses_labels_it_cannot_regress(synthetic):
 
 
 def test_time_delta_is_read_off_the_labels_recorded_and_checked(synthetic):
-    from skattr._time_scale import auto_time_offset
+    from skattr._time_scale import auto_time_delta, auto_time_offset
 
     X, y, _, _ = synthetic
     model = fitted(X, y)
-    assert model.time_delta == "auto" and model.time_delta_ == auto_time_offset(y) > 1
+    assert model.time_delta == "auto"
+    assert model.time_delta_ == auto_time_delta(y, model.time_offset_) > 1
     # Read off the labels, not the features: labels without temporal structure get 1.
     white = np.random.default_rng(0).standard_normal(y.shape)
     assert fitted(X, white).time_delta_ == 1 < auto_time_offset(X)

@@ -241,7 +241,8 @@ def test_time_delta_auto_of_files_and_pickles_before_0_9_keeps_meaning_the_time_
 
 
 @pytest.mark.parametrize(("saved", "older"), [
-    ("0.8.0", True), ("0.8.12", True), ("0.9.0", False), ("1.0", False), (None, True),
+    ("0.8.0", True), ("0.8.12", True), ("0.9.0", False), ("0.10.0", False), ("1.0", False),
+    (None, True),
     ("unreadable", True),
 ])
 def test_saved_before_compares_major_and_minor_versions(saved, older):
