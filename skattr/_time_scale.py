@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._sampling import ContrastiveSampler, LabelIndex
+from ._sampling import ContrastiveSampler
 
 # The autocorrelation (relative to lag 0+) at which the time positive is taken; chosen on the
 # robustness family of benchmarks/robustness.py (see the user guide's table).
@@ -104,13 +104,30 @@ def auto_time_offset(X: np.ndarray) -> int:
     return int(below[0] + 1) if below.size else max_lag
 
 
+def _probe_sampler(labels, time_offset, time_delta, bounds, groups, indices=None):
+    """A fit's sampler for these labels, from a fixed generator: the rule built on its draws
+    is a function of the data."""
+    return ContrastiveSampler(
+        len(labels), time_offset, labels, "time_delta", 0.0, np.random.default_rng(0),
+        time_delta=time_delta, bounds=bounds, groups=groups, indices=indices,
+    )
+
+
+def _neighbour_share(sampler: ContrastiveSampler) -> float:
+    """Share of ``sampler``'s behaviour positives within its time offset of their reference,
+    for the behaviour group where it is largest."""
+    reference = sampler.lagged(sampler.time_offset, _NEIGHBOUR_PROBES)
+    return max(float(np.mean(np.abs(sampler.behavior_positive(reference, group) - reference)
+                             <= sampler.time_offset))
+               for group in sampler.indices)
+
+
 def time_neighbour_share(
     labels: np.ndarray,
     time_offset: int,
     time_delta: int,
     bounds: np.ndarray | None = None,
     groups: list[tuple[int, ...]] | None = None,
-    indices: dict | None = None,
 ) -> float:
     """Share of the ``"time_delta"`` behaviour positives within ``time_offset`` samples of their
     reference, for the behaviour group where it is largest.
@@ -125,14 +142,7 @@ def time_neighbour_share(
     >>> time_neighbour_share(ramp, 5, 4), round(time_neighbour_share(ramp, 5, 8), 2)
     (1.0, 0.0)
     """
-    sampler = ContrastiveSampler(
-        len(labels), time_offset, labels, "time_delta", 0.0, np.random.default_rng(0),
-        time_delta=time_delta, bounds=bounds, groups=groups, indices=indices,
-    )
-    reference = sampler.lagged(time_offset, _NEIGHBOUR_PROBES)
-    return max(float(np.mean(np.abs(sampler.behavior_positive(reference, group) - reference)
-                             <= time_offset))
-               for group in sampler.indices)
+    return _neighbour_share(_probe_sampler(labels, time_offset, time_delta, bounds, groups))
 
 
 def auto_time_delta(
@@ -164,17 +174,15 @@ def auto_time_delta(
     >>> auto_time_delta(rng.standard_normal((1000, 2)), 5)  # no temporal structure
     1
     """
-    bounds = np.array([0, len(labels)]) if bounds is None else np.asarray(bounds)
-    cap = max(min(len(labels) // AUTO_MAX_FRACTION, int(np.diff(bounds).max()) - 1), 1)
-    keys = [None] if groups is None else [tuple(g) for g in groups]
-    # The label indices do not depend on the lag: built once for every candidate.
-    indices = {key: LabelIndex(labels if key is None else
-                               np.ascontiguousarray(labels[:, list(key)]))
-               for key in keys}
+    longest_trial = len(labels) if bounds is None else int(np.diff(bounds).max())
+    cap = max(min(len(labels) // AUTO_MAX_FRACTION, longest_trial - 1), 1)
+    indices = None
     lag = 1
     while lag < cap:
-        if time_neighbour_share(labels, time_offset, lag, bounds, groups,
-                                indices) <= AUTO_NEIGHBOUR_FRACTION:
+        sampler = _probe_sampler(labels, time_offset, lag, bounds, groups, indices)
+        if _neighbour_share(sampler) <= AUTO_NEIGHBOUR_FRACTION:
             return lag
+        # The label indices do not depend on the lag: the first sampler's serve every one.
+        indices = sampler.indices
         lag *= 2
     return cap
