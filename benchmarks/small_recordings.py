@@ -43,6 +43,12 @@ VARIANTS: dict[str, dict] = {
     "AdamW, weight decay 0.1": {"optimizer": "AdamW", "optimizer_params": {"weight_decay": 0.1}},
     "supervised": {"objective": "supervised"},
     "supervised, lr 3e-4": {"objective": "supervised", "learning_rate": 3e-4},
+    "hidden 60": {"hidden_units": 60},
+    "hidden 60, lr 3e-4": {"hidden_units": 60, "learning_rate": 3e-4},
+    "batch 128": {"batch_size": 128},
+    "λ 0.3": {"regularizer_weight": 0.3},
+    "λ 1": {"regularizer_weight": 1.0},
+    "lr 3e-4, λ 1": {"learning_rate": 3e-4, "regularizer_weight": 1.0},
 }
 # Maps of one fit: (column, attribute() keyword arguments).
 MAPS = [("default", {})] + [

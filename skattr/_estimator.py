@@ -37,7 +37,7 @@ from ._encoders import ENCODERS, build_encoder, receptive_field, time_windows
 from ._losses import SIMILARITIES
 from ._regularizers import regularizer_weight
 from ._sampling import BEHAVIOR_DISTRIBUTIONS, ContrastiveSampler, LabelIndex, trial_bounds
-from ._time_scale import auto_time_delta, auto_time_offset
+from ._time_scale import auto_behavior_gap, auto_time_delta, auto_time_offset
 from ._training import (
     Objective,
     TrainingConfig,
@@ -220,6 +220,7 @@ class _FitInputs:
     objectives: tuple[Objective, ...]
     time_offset: int
     time_delta: int
+    behavior_gap: int
     label_scaling: tuple[np.ndarray, np.ndarray] | None
     previous_curve: dict[str, np.ndarray] | None
 
@@ -401,7 +402,9 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         ``"mlp"`` sees one time step; ``"conv"`` a window of 10 (the embedding of step ``t`` sees
         ``t-5 .. t+4``, the series extended at both ends by repeating its edge samples).
     hidden_units : int, default=None
-        Width of the encoder; ``None`` means ``30 * n_latents`` as in the paper.
+        Width of the encoder; ``None`` means ``30 * n_latents`` as in the paper, but at most
+        ``n_samples // 16`` (and at least ``5 * n_latents``): on short recordings (about
+        1,000 samples) the paper's width overfits (user guide, Small recordings).
     similarity : {"euclidean", "cosine"}, default="euclidean"
         InfoNCE similarity: minus the squared distance, or the cosine, divided by ``temperature``.
     temperature : float, default=1.0
@@ -432,7 +435,17 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         its labels' values gets 1. ``"time_offset"`` takes the time offset (``time_offset_``;
         what ``"auto"`` meant before skattr 0.9; 0.9's ``"auto"`` read the labels'
         autocorrelation). The fitted value is ``time_delta_``; the user guide shows how the
-        rule was chosen.
+        rule was chosen. With the default ``behavior_gap`` no positive is a time neighbour,
+        and ``"auto"`` gives 1.
+    behavior_gap : int or "auto", default="auto"
+        Continuous ``y``: the behaviour positive is the sample nearest the query among those
+        more than ``behavior_gap`` samples from their reference in time (in the reference's
+        trial; other trials are never excluded). Near in time, a sample shares the
+        reference's time latents as well as its label, and on short recordings the nearest
+        labels are mostly such neighbours: without the gap the behaviour block learns the
+        time latents too. ``"auto"`` is 4 time offsets (``4 * time_offset_``), at most
+        ``n_samples // 8``; 0 excludes nothing (skattr 0.10 and before). The fitted value is
+        ``behavior_gap_``. Unused for ``behavior_distribution="discrete"``.
     delta : float, default=0.1
         Standard deviation of the ``"delta_normal"`` query.
     regularizer_weight : float, default=0.1
@@ -524,6 +537,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         The time offset used (``time_offset``, or the value ``"auto"`` chose).
     time_delta_ : int
         The ``time_delta`` used by the behaviour positives.
+    behavior_gap_ : int
+        The ``behavior_gap`` used by the behaviour positives.
     behavior_r2_ : float
         Fitted with ``y`` only: the coefficient of determination of ``y`` by a linear read-out
         of the behaviour block, on the training data (for ``behavior_distribution="discrete"``,
@@ -584,6 +599,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         "behavior_distribution": [StrOptions(set(BEHAVIOR_DISTRIBUTIONS))],
         "time_delta": [Interval(Integral, 1, None, closed="left"),
                        StrOptions({"auto", "time_offset"})],
+        "behavior_gap": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "delta": [Interval(Real, 0, None, closed="neither")],
         "regularizer_weight": [Interval(Real, 0, None, closed="left")],
         "regularizer_start": [
@@ -624,6 +640,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         time_offset: int | str = "auto",
         behavior_distribution: str = "time_delta",
         time_delta: int | str = "auto",
+        behavior_gap: int | str = "auto",
         delta: float = 0.1,
         regularizer_weight: float = 0.1,
         regularizer_start: int | float = 0.25,
@@ -654,6 +671,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         self.time_offset = time_offset
         self.behavior_distribution = behavior_distribution
         self.time_delta = time_delta
+        self.behavior_gap = behavior_gap
         self.delta = delta
         self.regularizer_weight = regularizer_weight
         self.regularizer_start = regularizer_start
@@ -799,8 +817,31 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         """:meth:`fit`, then :meth:`transform` of ``X`` with the same ``trials``."""
         return self.fit(X, y, trials=trials).transform(X, trials=trials)
 
+    def _behavior_gap(self, time_offset: int, n_train: int, continuous_y: bool) -> int:
+        """The behaviour gap of this fit (0 where no continuous label is contrasted)."""
+        if not continuous_y:
+            return 0
+        if self.behavior_gap == "auto":
+            return auto_behavior_gap(time_offset, n_train)
+        if 2 * self.behavior_gap + 1 >= n_train:
+            raise ValueError(
+                f"behavior_gap={self.behavior_gap} excludes every sample of {n_train} from the "
+                f"behaviour positives of a reference in the middle; expected at most "
+                f"{(n_train - 2) // 2}, or 'auto'."
+            )
+        return self.behavior_gap
+
+    def _hidden_units(self, n_latents: int, n_samples: int) -> int:
+        """The encoder's width: ``hidden_units``, or the paper's ``30 * n_latents`` capped for
+        short recordings (a warm start keeps the fitted width)."""
+        if self.hidden_units is not None:
+            return self.hidden_units
+        if self.warm_start and hasattr(self, "_encoder_spec"):
+            return self._encoder_spec["hidden_units"]
+        return min(30 * n_latents, max(n_samples // 16, 5 * n_latents))
+
     def _time_delta(self, labels: np.ndarray | None, time_offset: int, bounds: np.ndarray,
-                    objectives: tuple[Objective, ...]) -> int:
+                    objectives: tuple[Objective, ...], gap: int) -> int:
         """The ``time_delta`` of this fit, for the sampler's training ``labels`` (``None``: no
         behaviour positive): for ``"auto"`` the lag read off the positives they give."""
         if self.time_delta == "time_offset":
@@ -809,7 +850,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             return self.time_delta
         if labels is None or self.behavior_distribution != "time_delta":
             return 1  # no label-change query to take it
-        return auto_time_delta(labels, time_offset, bounds, _label_groups(objectives))
+        return auto_time_delta(labels, time_offset, bounds, _label_groups(objectives), gap)
 
     def _fit(self, X, y, trials, warm: bool):
         integer_y = y is not None and np.asarray(y).dtype.kind in "iub"
@@ -852,7 +893,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             elif integer_y:
                 _warn_integer_labels(self.behavior_distribution)
         spec = {"encoder": self.encoder, "n_features": X.shape[1], "n_latents": n_latents,
-                "hidden_units": self.hidden_units or 30 * n_latents}
+                "hidden_units": self._hidden_units(n_latents, n_train)}
         first_step = self.n_iter_ if warm else 0
         objectives = self._objectives(layout)
         if warm:
@@ -886,11 +927,14 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         train_labels = None
         if y is not None and self.objective == "contrastive":
             train_labels = y[:n_train]
-        time_delta = self._time_delta(train_labels, time_offset, train_bounds, objectives)
+        gap = self._behavior_gap(time_offset, n_train, train_labels is not None
+                                 and self.behavior_distribution != "discrete")
+        time_delta = self._time_delta(train_labels, time_offset, train_bounds, objectives, gap)
         sampler = ContrastiveSampler(
             n_train, time_offset, train_labels,
             self.behavior_distribution, self.delta, np.random.default_rng(seed),
             time_delta=time_delta, bounds=train_bounds, groups=_label_groups(objectives),
+            gap=gap,
             indices=discrete if n_train == len(X) else None,
             # With an accelerator the host's cores are free for the prefetching thread.
             workers=1 if device.type == "cpu" else -1,
@@ -926,6 +970,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         fitted = _FitInputs(
             X=X, y=y, bounds=bounds, discrete=discrete, spec=spec, device=device,
             objectives=objectives, time_offset=time_offset, time_delta=time_delta,
+            behavior_gap=gap,
             label_scaling=label_scaling,
             previous_curve=self.loss_curve_ if warm else None,
         )
@@ -969,7 +1014,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             n_validation, fitted.time_offset, labels, self.behavior_distribution, self.delta,
             np.random.default_rng(0), time_delta=min(fitted.time_delta, n_validation - 1),
             bounds=_cut_bounds(fitted.bounds, n_train, len(windows)),
-            groups=_label_groups(fitted.objectives),
+            groups=_label_groups(fitted.objectives), gap=fitted.behavior_gap,
         )
         inputs = windows[n_train:]
         batch_size = min(_SCORE_BATCH_SIZE, n_validation - fitted.time_offset)
@@ -1045,6 +1090,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         self.objectives_ = fitted.objectives
         self.time_offset_ = fitted.time_offset
         self.time_delta_ = fitted.time_delta
+        self.behavior_gap_ = fitted.behavior_gap
         self.__dict__.pop("label_mean_", None)
         self.__dict__.pop("label_scale_", None)
         if fitted.label_scaling is not None:
@@ -1293,6 +1339,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             X.shape[0], self.time_offset_, y if trained_on_y else None,
             self.behavior_distribution, self.delta, np.random.default_rng(0),
             time_delta=self.time_delta_, bounds=bounds, groups=_label_groups(self.objectives_),
+            gap=self.behavior_gap_,
         )
         module, inputs = self._module_and_inputs(X, bounds=bounds)
         batch_size = min(_SCORE_BATCH_SIZE, X.shape[0] - self.time_offset_)
@@ -1362,6 +1409,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             # the behaviour query took one-step label changes.
             state.setdefault("time_offset_", state["time_offset"])
             state.setdefault("time_delta_", 1)
+            state.setdefault("behavior_gap_", 0)  # before 0.11 positives had no gap
         super().__setstate__(state)
 
     def save(self, path: str | os.PathLike) -> None:
@@ -1427,6 +1475,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             "objectives_": _persistence.objectives_to_json(self.objectives_),
             "time_offset_": int(self.time_offset_),
             "time_delta_": int(self.time_delta_),
+            "behavior_gap_": int(self.behavior_gap_),
             **({"behavior_r2_": self.behavior_r2_} if hasattr(self, "behavior_r2_") else {}),
             "loss_names": list(self.loss_curve_),
             "device_": str(self.device_),
@@ -1490,6 +1539,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             )
             estimator.time_offset_ = int(fitted.get("time_offset_", params["time_offset"]))
             estimator.time_delta_ = int(fitted.get("time_delta_", 1))
+            estimator.behavior_gap_ = int(fitted.get("behavior_gap_", 0))
             if "behavior_r2_" in fitted:
                 estimator.behavior_r2_ = float(fitted["behavior_r2_"])
             if "feature_names_in_" in fitted:

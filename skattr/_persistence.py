@@ -140,8 +140,10 @@ def upgrade_params(params: dict, saved: str | None) -> dict:
     """The parameters of an estimator saved by skattr ``saved``, in this version's terms: what
     a parameter it lacks meant then, or a value that has changed its meaning since."""
     # Before 0.2 there was no time_delta (the query took one-step label changes), before 0.6
-    # no row_norm (maps were raw), before 0.8 no inverse_damping (the inverse was exact).
-    params = {"time_delta": 1, "row_norm": None, "inverse_damping": 0.0, **params}
+    # no row_norm (maps were raw), before 0.8 no inverse_damping (the inverse was exact),
+    # before 0.11 no behavior_gap (positives could be their reference's time neighbours).
+    params = {"time_delta": 1, "row_norm": None, "inverse_damping": 0.0, "behavior_gap": 0,
+              **params}
     if params.get("time_delta") == "auto" and saved_before(saved, (0, 9)):
         # Before 0.9, time_delta="auto" meant the time offset; now it reads the labels. (From
         # 0.9 to 0.10 it changed rule; a fitted model keeps its time_delta_ either way.)

@@ -81,6 +81,10 @@ class LabelIndex:
         self.counts = np.diff(np.append(self.first_sample, len(labels)))
         self.value_of_sample = np.empty(len(labels), dtype=np.int64)
         self.value_of_sample[self.samples_by_value] = np.cumsum(first) - 1
+        # Strictly increasing over samples_by_value (value first, then time): one binary search
+        # finds where a time window starts and ends among the samples of any value.
+        self._value_time_key = (self.value_of_sample[self.samples_by_value] * (len(labels) + 1)
+                                + self.samples_by_value)
         self.tree = cKDTree(self.values) if nearest else None
 
     def nearest_value(self, queries: np.ndarray, workers: int = 1) -> np.ndarray:
@@ -92,6 +96,23 @@ class LabelIndex:
         """One sample drawn uniformly among those holding each ``value``."""
         within = rng.integers(0, self.counts[value])
         return self.samples_by_value[self.first_sample[value] + within]
+
+    def holders_outside(self, value: np.ndarray, start: np.ndarray, stop: np.ndarray):
+        """Where the samples holding ``value`` outside the time window ``start..stop``
+        (inclusive) lie: ``(count outside, first position inside, count inside)``, positions
+        into ``samples_by_value``; arrays broadcast."""
+        base = value * (len(self.value_of_sample) + 1)
+        inside_first = np.searchsorted(self._value_time_key, base + start, side="left")
+        inside = np.searchsorted(self._value_time_key, base + stop, side="right") - inside_first
+        return self.counts[value] - inside, inside_first, inside
+
+    def draw_outside(self, value: np.ndarray, start: np.ndarray, stop: np.ndarray,
+                     rng: np.random.Generator) -> np.ndarray:
+        """One sample drawn uniformly among those holding each ``value`` whose time lies
+        outside ``start..stop`` (every value must have one)."""
+        outside, inside_first, inside = self.holders_outside(value, start, stop)
+        position = self.first_sample[value] + rng.integers(0, outside)
+        return self.samples_by_value[position + np.where(position >= inside_first, inside, 0)]
 
 
 class ContrastiveSampler:
@@ -133,6 +154,11 @@ class ContrastiveSampler:
         samples whose time positive lies in the same trial, and the ``"time_delta"`` query's
         two labels lie in one trial too. Negatives and behaviour positives come from any
         trial.
+    gap : int, default=0
+        Continuous labels: the behaviour positive is the sample nearest the query among those
+        more than ``gap`` samples from its reference in time (samples of other trials are
+        never excluded); among distinct values exactly as near, the k-d tree's order. 0 keeps
+        every sample. Where no sample of the trial lies outside the gap, the nearest value's.
 
     Examples
     --------
@@ -157,6 +183,7 @@ class ContrastiveSampler:
         indices: dict | None = None,
         bounds: np.ndarray | None = None,
         groups: list[tuple[int, ...]] | None = None,
+        gap: int = 0,
     ) -> None:
         if distribution not in BEHAVIOR_DISTRIBUTIONS:
             raise ValueError(
@@ -168,6 +195,7 @@ class ContrastiveSampler:
         self.distribution = distribution
         self.delta = delta
         self.time_delta = time_delta
+        self.gap = gap
         self.rng = rng
         self.labels = labels
         self.workers = workers
@@ -218,10 +246,40 @@ class ContrastiveSampler:
         the ungrouped labels)."""
         index = self.indices[group]
         if self.distribution == "discrete":
-            value = index.value_of_sample[reference]
-        else:
-            value = index.nearest_value(self.query(reference, group), self.workers)
-        return index.draw(value, self.rng)
+            return index.draw(index.value_of_sample[reference], self.rng)
+        queries = self.query(reference, group)
+        if self.gap == 0:
+            return index.draw(index.nearest_value(queries, self.workers), self.rng)
+        return self._positive_outside_gap(index, queries, reference)
+
+    def _positive_outside_gap(self, index: LabelIndex, queries: np.ndarray,
+                              reference: np.ndarray) -> np.ndarray:
+        """The sample nearest each query among those more than ``gap`` samples from its
+        reference in the reference's trial: the k nearest distinct values, k growing
+        fourfold for the queries none of whose k values has such a sample."""
+        trial = np.searchsorted(self.bounds, reference, side="right") - 1
+        start = np.maximum(reference - self.gap, self.bounds[trial])
+        stop = np.minimum(reference + self.gap, self.bounds[trial + 1] - 1)
+        positive = np.empty(len(reference), dtype=np.int64)
+        pending = np.arange(len(reference))
+        n_values, k = len(index.values), 8
+        while pending.size:
+            k = min(k, n_values)
+            nearest = index.tree.query(queries[pending], k=k, workers=self.workers)[1]
+            nearest = nearest.reshape(len(pending), k).astype(np.int64)
+            outside = index.holders_outside(nearest, start[pending, None],
+                                            stop[pending, None])[0] > 0
+            found = outside.any(1)
+            if k == n_values:  # no sample outside the gap: the nearest value's own
+                outside[~found, 0], found[:] = True, True
+            rows = pending[found]
+            value = nearest[found, outside[found].argmax(1)]
+            apart = index.holders_outside(value, start[rows], stop[rows])[0] > 0
+            positive[rows[apart]] = index.draw_outside(
+                value[apart], start[rows[apart]], stop[rows[apart]], self.rng)
+            positive[rows[~apart]] = index.draw(value[~apart], self.rng)
+            pending, k = pending[~found], 4 * k
+        return positive
 
     def query(self, reference: np.ndarray, group=None) -> np.ndarray:
         """The label-space queries whose nearest neighbours are the behaviour positives."""

@@ -25,6 +25,13 @@ slowest group needs), at most ``n_samples // AUTO_MAX_FRACTION`` and one less th
 trial. Unlike the labels' autocorrelation, the share sees how densely the label space is
 covered: a long recording of a slow walk revisits every value many times, its positives come
 from other visits already at lag 1, and a longer lag would only blur the query.
+
+A lag only makes time neighbours rarer. The behaviour gap (skattr 0.11) excludes them: the
+positive is the sample nearest the query among those more than ``AUTO_GAP_OFFSETS`` time offsets
+from the reference (at most ``n_samples // AUTO_GAP_MAX_FRACTION``). On a short recording the
+nearest labels are mostly the reference's own neighbours in time, which share its time latents
+too, so the behaviour block learnt them; beyond the gap it learns the labels alone. With the gap
+no positive lies within the time offset, and the ``time_delta`` rule takes lag 1.
 """
 
 from __future__ import annotations
@@ -40,6 +47,10 @@ AUTO_CORRELATION = 0.8
 AUTO_MAX_FRACTION = 20
 # The share of behaviour positives allowed to be time neighbours of their reference.
 AUTO_NEIGHBOUR_FRACTION = 0.2
+# The behaviour gap in time offsets, and the fraction of the series it may span at most; chosen
+# on the robustness family (see the user guide's table).
+AUTO_GAP_OFFSETS = 4
+AUTO_GAP_MAX_FRACTION = 8
 # Probes of the sampler per candidate lag: the share is known to about +-0.01.
 _NEIGHBOUR_PROBES = 4096
 # Features used to estimate the autocorrelation: enough to average out their differences.
@@ -104,12 +115,24 @@ def auto_time_offset(X: np.ndarray) -> int:
     return int(below[0] + 1) if below.size else max_lag
 
 
-def _probe_sampler(labels, time_offset, time_delta, bounds, groups, indices=None):
+def auto_behavior_gap(time_offset: int, n_samples: int) -> int:
+    """The ``behavior_gap="auto"`` of :class:`~skattr.xCEBRAAttributor`: ``AUTO_GAP_OFFSETS``
+    time offsets, at most ``n_samples // AUTO_GAP_MAX_FRACTION``.
+
+    Examples
+    --------
+    >>> auto_behavior_gap(7, 1000), auto_behavior_gap(50, 1000)
+    (28, 125)
+    """
+    return min(AUTO_GAP_OFFSETS * time_offset, n_samples // AUTO_GAP_MAX_FRACTION)
+
+
+def _probe_sampler(labels, time_offset, time_delta, bounds, groups, indices=None, gap=0):
     """A fit's sampler for these labels, from a fixed generator: the rule built on its draws
     is a function of the data."""
     return ContrastiveSampler(
         len(labels), time_offset, labels, "time_delta", 0.0, np.random.default_rng(0),
-        time_delta=time_delta, bounds=bounds, groups=groups, indices=indices,
+        time_delta=time_delta, bounds=bounds, groups=groups, indices=indices, gap=gap,
     )
 
 
@@ -150,6 +173,7 @@ def auto_time_delta(
     time_offset: int,
     bounds: np.ndarray | None = None,
     groups: list[tuple[int, ...]] | None = None,
+    gap: int = 0,
 ) -> int:
     """The ``time_delta="auto"`` of :class:`~skattr.xCEBRAAttributor` for the training labels.
 
@@ -164,12 +188,17 @@ def auto_time_delta(
         Trial bounds (see :func:`~skattr._sampling.trial_bounds`); ``None`` is one trial.
     groups : list of tuple of int, default=None
         The behaviour groups' columns; ``None`` is one group of every column.
+    gap : int, default=0
+        The fit's behaviour gap; one of ``time_offset`` or more leaves no time neighbour, and
+        the lag is 1.
 
     Examples
     --------
     >>> import numpy as np
     >>> auto_time_delta(np.arange(1000.0)[:, None], 5)  # a ramp: the first lag beyond 5
     8
+    >>> auto_time_delta(np.arange(1000.0)[:, None], 5, gap=20)
+    1
     >>> rng = np.random.default_rng(0)
     >>> auto_time_delta(rng.standard_normal((1000, 2)), 5)  # no temporal structure
     1
@@ -179,7 +208,7 @@ def auto_time_delta(
     indices = None
     lag = 1
     while lag < cap:
-        sampler = _probe_sampler(labels, time_offset, lag, bounds, groups, indices)
+        sampler = _probe_sampler(labels, time_offset, lag, bounds, groups, indices, gap)
         if _neighbour_share(sampler) <= AUTO_NEIGHBOUR_FRACTION:
             return lag
         # The label indices do not depend on the lag: the first sampler's serve every one.

@@ -411,12 +411,14 @@ def test_time_delta_is_read_off_the_labels_recorded_and_checked(synthetic):
     from skattr._time_scale import auto_time_delta, auto_time_offset
 
     X, y, _, _ = synthetic
-    model = fitted(X, y)
+    model = fitted(X, y, behavior_gap=0)
     assert model.time_delta == "auto"
     assert model.time_delta_ == auto_time_delta(y, model.time_offset_) > 1
+    # The default gap leaves no positive within the time offset: lag 1.
+    assert fitted(X, y).time_delta_ == 1
     # Read off the labels, not the features: labels without temporal structure get 1.
     white = np.random.default_rng(0).standard_normal(y.shape)
-    assert fitted(X, white).time_delta_ == 1 < auto_time_offset(X)
+    assert fitted(X, white, behavior_gap=0).time_delta_ == 1 < auto_time_offset(X)
     # No label-change query, nothing to read: 1.
     assert fitted(X, y, behavior_distribution="delta_normal").time_delta_ == 1
     assert fitted(X, y, time_delta=1).time_delta_ == 1
@@ -621,3 +623,53 @@ def test_grid_search_over_weights_and_seeds_on_a_dask_cluster(synthetic):
     np.testing.assert_array_equal(on_dask.cv_results_["mean_test_score"],
                                   serial.cv_results_["mean_test_score"])
     assert on_dask.best_params_ == serial.best_params_
+
+
+def test_behavior_gap_is_four_time_offsets_recorded_and_checked(synthetic):
+    from skattr._time_scale import auto_behavior_gap
+
+    X, y, _, _ = synthetic
+    model = fitted(X, y)
+    assert model.behavior_gap == "auto"
+    assert model.behavior_gap_ == auto_behavior_gap(model.time_offset_, len(X))
+    assert model.behavior_gap_ == min(4 * model.time_offset_, len(X) // 8) > 0
+    assert fitted(X, y, behavior_gap=7).behavior_gap_ == 7
+    # Nothing continuous to contrast: no gap.
+    assert fitted(X).behavior_gap_ == 0
+    condition = np.repeat([0.0, 1.0], len(X) // 2)[:, None]
+    assert fitted(X, condition, behavior_distribution="discrete").behavior_gap_ == 0
+    with pytest.raises(ValueError, match=r"behavior_gap=300 excludes every sample of 600"
+                                         r".*expected at most 299"):
+        fitted(X[:600], y[:600], behavior_gap=300)
+
+
+def test_the_fit_draws_its_behaviour_positives_beyond_the_gap(synthetic, monkeypatch):
+    from skattr import _estimator
+
+    drawn = []
+
+    class RecordingSampler(_estimator.ContrastiveSampler):
+        def behavior_positive(self, reference, group=None):
+            positive = super().behavior_positive(reference, group)
+            drawn.append((self.gap, np.abs(positive - reference).min()))
+            return positive
+
+    monkeypatch.setattr(_estimator, "ContrastiveSampler", RecordingSampler)
+    X, y, _, _ = synthetic
+    fitted(X, y, behavior_gap=40, validation_fraction=0.5)
+    assert drawn and all(gap == 40 and distance > 40 for gap, distance in drawn)
+
+
+def test_default_width_is_the_papers_capped_on_short_recordings(synthetic):
+    X, y, _, _ = synthetic
+    params = {key: value for key, value in FAST.items() if key != "hidden_units"}
+
+    def width(n_samples, **extra):
+        model = xCEBRAAttributor(3, 3, **{**params, **extra}).fit(X[:n_samples], y[:n_samples])
+        return model.module_[0].out_features
+
+    assert width(len(X)) == min(30 * 6, max(len(X) // 16, 5 * 6)) == 37
+    assert width(320) == 30 and width(100) == 30  # at least 5 per latent
+    assert width(320, hidden_units=50) == 50
+    short = xCEBRAAttributor(3, 3, warm_start=True, **params).fit(X[:320], y[:320])
+    assert short.fit(X, y).module_[0].out_features == 30  # a warm start keeps its width

@@ -1,3 +1,4 @@
+import copy
 import json
 import os
 import pickle
@@ -330,3 +331,29 @@ def test_saved_files_get_the_users_permissions_and_no_partial_file(model, tmp_pa
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "model.safetensors").stat().st_mode) == 0o644
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
+
+
+def test_files_and_pickles_from_before_the_behaviour_gap_keep_drawing_without_it(
+        model, synthetic, tmp_path):
+    def without_gap(metadata):
+        del metadata["params"]["behavior_gap"], metadata["fitted"]["behavior_gap_"]
+
+    assert model.behavior_gap == "auto" and model.behavior_gap_ > 0
+    old = loaded_as_saved_by("0.10.0", model, tmp_path / "model.safetensors", without_gap)
+    assert old.behavior_gap == 0 and old.behavior_gap_ == 0
+    state = model.__getstate__()
+    del state["behavior_gap"], state["behavior_gap_"]
+    state["_skattr_version"] = "0.10.0"
+    unpickled = xCEBRAAttributor.__new__(xCEBRAAttributor)
+    with pytest.warns(SkattrVersionWarning):
+        unpickled.__setstate__(state)
+    assert unpickled.behavior_gap == 0 and unpickled.behavior_gap_ == 0
+    # The score of the old file draws its positives as 0.10 did: without a gap.
+    X, y, _, _ = synthetic
+    without = copy.deepcopy(model)
+    without.behavior_gap = without.behavior_gap_ = 0
+    assert old.score(X, y) == pytest.approx(without.score(X, y), rel=1e-6)
+    assert old.score(X, y) != pytest.approx(model.score(X, y), rel=1e-6)
+    model.save(tmp_path / "current.safetensors")
+    assert xCEBRAAttributor.load(tmp_path / "current.safetensors").behavior_gap_ == (
+        model.behavior_gap_)

@@ -195,3 +195,52 @@ def test_trials_all_shorter_than_the_offset_are_refused():
     with pytest.raises(ValueError, match=r"time_offset=10 needs a trial of at least 11"):
         ContrastiveSampler(40, 10, None, "time_delta", 0.1, np.random.default_rng(0),
                            bounds=trial_bounds(np.repeat([0, 1, 2, 3], 10)))
+
+
+def allowed_by_gap(n_samples, reference, gap, bounds):
+    """Samples not within ``gap`` of ``reference`` in its trial (brute force)."""
+    time = np.arange(n_samples)
+    trial = np.searchsorted(bounds, time, side="right")
+    same_trial = trial == np.searchsorted(bounds, reference, side="right")
+    return ~(same_trial & (np.abs(time - reference) <= gap))
+
+
+@pytest.mark.parametrize("distribution", ["time_delta", "delta_normal"])
+def test_gapped_positive_is_the_nearest_label_beyond_the_gap_in_its_trial(distribution, rng):
+    # Quantised labels: values held by several samples, some inside and some outside a gap.
+    labels = np.round(rng.standard_normal((400, 1)), 1)
+    bounds = np.array([0, 150, 400])
+    queries = ContrastiveSampler(400, 3, labels, distribution, 0.3, np.random.default_rng(1),
+                                 bounds=bounds, gap=25).query(np.arange(0, 390, 3))
+    sampler = ContrastiveSampler(400, 3, labels, distribution, 0.3, np.random.default_rng(1),
+                                 bounds=bounds, gap=25)
+    reference = np.arange(0, 390, 3)
+    positives = sampler.behavior_positive(reference)
+    for r, query, positive in zip(reference, queries, positives, strict=True):
+        allowed = allowed_by_gap(400, r, 25, bounds)
+        distance = np.abs(labels[:, 0] - query[0])
+        assert allowed[positive]
+        assert distance[positive] == distance[allowed].min()
+
+
+def test_gapped_positive_is_uniform_over_the_holders_beyond_the_gap():
+    labels = np.zeros((60, 1))
+    labels[::3] = 1.0  # 20 holders of 1.0, 7 of them within 10 samples of sample 30
+    sampler = ContrastiveSampler(60, 2, labels, "delta_normal", 1e-9,
+                                 np.random.default_rng(0), gap=10)
+    positives = sampler.behavior_positive(np.full(13_000, 30))
+    holders = np.flatnonzero((labels[:, 0] == 1.0) & (np.abs(np.arange(60) - 30) > 10))
+    assert set(positives) == set(holders)
+    counts = np.bincount(positives, minlength=60)[holders]
+    assert stats.chisquare(counts).pvalue > 1e-3
+
+
+def test_gap_without_a_sample_beyond_it_falls_back_on_the_nearest_value(rng):
+    labels = rng.standard_normal((20, 2))
+    sampler = ContrastiveSampler(20, 1, labels, "delta_normal", 0.1, np.random.default_rng(0),
+                                 gap=50)
+    queries = ContrastiveSampler(20, 1, labels, "delta_normal", 0.1,
+                                 np.random.default_rng(0)).query(np.arange(19))
+    np.testing.assert_array_equal(sampler.behavior_positive(np.arange(19)),
+                                  brute_force_nearest(labels, queries))
+
