@@ -35,6 +35,9 @@ SMALL = {name: SETTINGS[name] for name in ("T=1k", "T=1k mirrored")}
 REFERENCE = {"T=20k": {}, "T=20k mirrored": SETTINGS["mirrored blocks"]}
 VARIANTS: dict[str, dict] = {
     "defaults": {},
+    "0.10 defaults (no gap, width 180)": {"behavior_gap": 0, "hidden_units": 180},
+    "no gap": {"behavior_gap": 0},
+    "width 180": {"hidden_units": 180},
     "lr 3e-4": {"learning_rate": 3e-4},
     "time_offset 10": {"time_offset": 10},
     "lr 3e-4, time_offset 10": {"learning_rate": 3e-4, "time_offset": 10},

@@ -464,9 +464,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         References (and negatives) per step; clamped to the number of samples.
     learning_rate : float, default=1e-3
         Adam's learning rate. The paper trains 20,000 steps at 3e-4; the larger default lets
-        the default 2,000 steps suffice. On short recordings (about 1,000 samples) 2,000 steps
-        at 1e-3 overfit and the paper's 3e-4 gives better maps, but on longer ones it leaves
-        the encoder undertrained; see the user guide.
+        the default 2,000 steps suffice; 3e-4 leaves the encoder undertrained in 2,000 steps
+        wherever there is more than about 1,000 samples (user guide, Defaults).
     device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
         Where to train; ``"auto"`` takes a GPU when there is one.
     random_state : int, RandomState instance or None, default=None

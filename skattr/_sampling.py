@@ -7,8 +7,11 @@ a sample drawn uniformly among those that hold it. Recorded labels repeat (an an
 tracking quantised to pixels); a tree over all ``T`` samples degenerates there, since a leaf of
 identical points cannot be split and is scanned for every query. Over distinct values a draw
 costs ``O(B log U)`` for ``U`` distinct values, whatever the repeats, and the same at
-``T = 10^4`` and ``10^7``. Discrete labels (trials, conditions, stimulus identity): a sample
-drawn uniformly among those with the reference's own value.
+``T = 10^4`` and ``10^7``. With a behaviour gap the search takes the nearest value that has a
+sample beyond the gap (the k nearest, k growing fourfold) and draws among that value's samples
+beyond it, found by binary search over the samples sorted by value and then time. Discrete
+labels (trials, conditions, stimulus identity): a sample drawn uniformly among those with the
+reference's own value.
 
 Indices are drawn on the host from a NumPy generator; :class:`BatchPrefetcher` draws the next
 batches on a background thread while an accelerator computes the current step.

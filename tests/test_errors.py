@@ -64,6 +64,7 @@ CASES = {
     "supervised-y-constant-column": lambda X, y, t, m, p: estimator(objective="supervised").fit(
         X, with_constant_column(y, 1)),
     "X-shorter-than-time-delta": lambda X, y, t, m, p: estimator(time_delta=600).fit(X, y),
+    "behavior-gap-too-long": lambda X, y, t, m, p: estimator(behavior_gap=300).fit(X, y),
     "X-nan": lambda X, y, t, m, p: estimator().fit(with_value(X, np.nan), y),
     "X-inf": lambda X, y, t, m, p: estimator().fit(with_value(X, np.inf), y),
     "X-1d": lambda X, y, t, m, p: estimator().fit(X[:, 0], y),
