@@ -404,7 +404,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
     hidden_units : int, default=None
         Width of the encoder; ``None`` means ``30 * n_latents`` as in the paper, but at most
         ``n_samples // 16`` (and at least ``5 * n_latents``): on short recordings (about
-        1,000 samples) the paper's width overfits (user guide, Small recordings).
+        1,000 samples) the paper's width overfits (user guide, Defaults).
     similarity : {"euclidean", "cosine"}, default="euclidean"
         InfoNCE similarity: minus the squared distance, or the cosine, divided by ``temperature``.
     temperature : float, default=1.0
@@ -830,12 +830,12 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             )
         return self.behavior_gap
 
-    def _hidden_units(self, n_latents: int, n_samples: int) -> int:
+    def _hidden_units(self, n_latents: int, n_samples: int, warm: bool) -> int:
         """The encoder's width: ``hidden_units``, or the paper's ``30 * n_latents`` capped for
         short recordings (a warm start keeps the fitted width)."""
         if self.hidden_units is not None:
             return self.hidden_units
-        if self.warm_start and hasattr(self, "_encoder_spec"):
+        if warm:
             return self._encoder_spec["hidden_units"]
         return min(30 * n_latents, max(n_samples // 16, 5 * n_latents))
 
@@ -892,7 +892,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             elif integer_y:
                 _warn_integer_labels(self.behavior_distribution)
         spec = {"encoder": self.encoder, "n_features": X.shape[1], "n_latents": n_latents,
-                "hidden_units": self._hidden_units(n_latents, n_train)}
+                "hidden_units": self._hidden_units(n_latents, n_train, warm)}
         first_step = self.n_iter_ if warm else 0
         objectives = self._objectives(layout)
         if warm:

@@ -109,11 +109,12 @@ class LabelIndex:
         inside = np.searchsorted(self._value_time_key, base + stop, side="right") - inside_first
         return self.counts[value] - inside, inside_first, inside
 
-    def draw_outside(self, value: np.ndarray, start: np.ndarray, stop: np.ndarray,
-                     rng: np.random.Generator) -> np.ndarray:
-        """One sample drawn uniformly among those holding each ``value`` whose time lies
-        outside ``start..stop`` (every value must have one)."""
-        outside, inside_first, inside = self.holders_outside(value, start, stop)
+    def draw_outside(self, value: np.ndarray, holders: tuple, rng: np.random.Generator
+                     ) -> np.ndarray:
+        """One sample drawn uniformly among those holding each ``value`` outside a time
+        window, given ``holders``, what :meth:`holders_outside` returned for that ``value`` and
+        window (every value must have a sample outside)."""
+        outside, inside_first, inside = holders
         position = self.first_sample[value] + rng.integers(0, outside)
         return self.samples_by_value[position + np.where(position >= inside_first, inside, 0)]
 
@@ -270,16 +271,17 @@ class ContrastiveSampler:
             k = min(k, n_values)
             nearest = index.tree.query(queries[pending], k=k, workers=self.workers)[1]
             nearest = nearest.reshape(len(pending), k).astype(np.int64)
-            outside = index.holders_outside(nearest, start[pending, None],
-                                            stop[pending, None])[0] > 0
+            holders = index.holders_outside(nearest, start[pending, None], stop[pending, None])
+            outside = holders[0] > 0
             found = outside.any(1)
-            if k == n_values:  # no sample outside the gap: the nearest value's own
-                outside[~found, 0], found[:] = True, True
+            if k == n_values:  # no sample outside the gap: the nearest value's own (column 0)
+                found[:] = True
+            chosen = np.flatnonzero(found), outside[found].argmax(1)
+            value, holders = nearest[chosen], tuple(part[chosen] for part in holders)
+            apart = holders[0] > 0
             rows = pending[found]
-            value = nearest[found, outside[found].argmax(1)]
-            apart = index.holders_outside(value, start[rows], stop[rows])[0] > 0
             positive[rows[apart]] = index.draw_outside(
-                value[apart], start[rows[apart]], stop[rows[apart]], self.rng)
+                value[apart], tuple(part[apart] for part in holders), self.rng)
             positive[rows[~apart]] = index.draw(value[~apart], self.rng)
             pending, k = pending[~found], 4 * k
         return positive

@@ -186,18 +186,25 @@ def loaded_as_saved_by(version, model, path, edit):
         return xCEBRAAttributor.load(path)
 
 
+def unpickled_as_saved_by(version, model, drop=(), **changes):
+    """``model``'s pickled state without the entries ``drop``, with ``changes``, marked as
+    written by skattr ``version``, then unpickled (which must warn that another version saved
+    it)."""
+    state = {name: value for name, value in model.__getstate__().items() if name not in drop}
+    state.update(changes, _skattr_version=version)
+    unpickled = xCEBRAAttributor.__new__(xCEBRAAttributor)
+    with pytest.warns(SkattrVersionWarning, match=f"saved with skattr {version}"):
+        unpickled.__setstate__(state)
+    return unpickled
+
+
 def test_files_and_pickles_from_before_row_norm_keep_their_raw_maps(model, synthetic, tmp_path):
     def without_row_norm(metadata):  # and without inverse_damping, which came later
         del metadata["params"]["row_norm"], metadata["params"]["inverse_damping"]
 
     old = loaded_as_saved_by("0.5.0", model, tmp_path / "model.safetensors", without_row_norm)
     assert old.row_norm is None
-    state = model.__getstate__()
-    del state["row_norm"], state["inverse_damping"]
-    state["_skattr_version"] = "0.5.0"
-    unpickled = xCEBRAAttributor.__new__(xCEBRAAttributor)
-    with pytest.warns(SkattrVersionWarning):
-        unpickled.__setstate__(state)
+    unpickled = unpickled_as_saved_by("0.5.0", model, drop=("row_norm", "inverse_damping"))
     assert unpickled.row_norm is None
     X = synthetic[0]
     np.testing.assert_allclose(old.attribute(X), model.attribute(X, row_norm=None, damping=0.0),
@@ -212,12 +219,7 @@ def test_files_and_pickles_from_before_inverse_damping_keep_their_exact_inverse(
     old = loaded_as_saved_by("0.7.0", model, tmp_path / "model.safetensors", without_damping)
     assert old.inverse_damping == 0.0 and old.row_norm == model.row_norm
     np.testing.assert_array_equal(old.attribution_map_, model.attribution_map_)
-    state = model.__getstate__()
-    del state["inverse_damping"]
-    state["_skattr_version"] = "0.7.0"
-    unpickled = xCEBRAAttributor.__new__(xCEBRAAttributor)
-    with pytest.warns(SkattrVersionWarning):
-        unpickled.__setstate__(state)
+    unpickled = unpickled_as_saved_by("0.7.0", model, drop=("inverse_damping",))
     assert unpickled.inverse_damping == 0.0
     X = synthetic[0]
     np.testing.assert_allclose(old.attribute(X), model.attribute(X, damping=0.0), rtol=1e-6)
@@ -230,10 +232,7 @@ def test_time_delta_auto_of_files_and_pickles_before_0_9_keeps_meaning_the_time_
 
     old = loaded_as_saved_by("0.8.0", model, tmp_path / "model.safetensors", with_auto_delta)
     assert old.time_delta == "time_offset" and old.time_delta_ == model.time_delta_
-    state = {**model.__getstate__(), "time_delta": "auto", "_skattr_version": "0.8.0"}
-    unpickled = xCEBRAAttributor.__new__(xCEBRAAttributor)
-    with pytest.warns(SkattrVersionWarning):
-        unpickled.__setstate__(state)
+    unpickled = unpickled_as_saved_by("0.8.0", model, time_delta="auto")
     assert unpickled.time_delta == "time_offset"
     # This version's "auto" (the labels' time scale) is kept as it is.
     current = xCEBRAAttributor.__new__(xCEBRAAttributor)
@@ -341,12 +340,7 @@ def test_files_and_pickles_from_before_the_behaviour_gap_keep_drawing_without_it
     assert model.behavior_gap == "auto" and model.behavior_gap_ > 0
     old = loaded_as_saved_by("0.10.0", model, tmp_path / "model.safetensors", without_gap)
     assert old.behavior_gap == 0 and old.behavior_gap_ == 0
-    state = model.__getstate__()
-    del state["behavior_gap"], state["behavior_gap_"]
-    state["_skattr_version"] = "0.10.0"
-    unpickled = xCEBRAAttributor.__new__(xCEBRAAttributor)
-    with pytest.warns(SkattrVersionWarning):
-        unpickled.__setstate__(state)
+    unpickled = unpickled_as_saved_by("0.10.0", model, drop=("behavior_gap", "behavior_gap_"))
     assert unpickled.behavior_gap == 0 and unpickled.behavior_gap_ == 0
     # The score of the old file draws its positives as 0.10 did: without a gap.
     X, y, _, _ = synthetic
