@@ -126,6 +126,88 @@ class ConvEncoder(nn.Module):
         return self.net(windows).squeeze(-1)
 
 
+class EncoderEnsemble(nn.Module):
+    """Encoders fitted on the same data, each aligned block by block to the first; the
+    embedding is their mean.
+
+    Each block of the embedding is identified up to an invertible affine map, so member ``k``
+    is mapped onto member 0 by ``f_k(x) @ weight[k] + bias[k]`` with ``weight[k]``
+    block-diagonal (set by :meth:`align`; the identity until then). The ensemble is a plain
+    encoder of its own: its Jacobian is the mean of the aligned members' Jacobians, so every
+    attribution method applies to it unchanged.
+
+    Parameters
+    ----------
+    members : sequence of torch.nn.Module
+        Encoders of the same input shape, each with ``n_latents`` outputs.
+    n_latents : int
+
+    Examples
+    --------
+    >>> import torch
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> members = [MLPEncoder(5, 2, 12) for _ in range(3)]
+    >>> ensemble = EncoderEnsemble(members, n_latents=2)
+    >>> inputs = torch.randn(100, 5)
+    >>> ensemble.align(inputs, [[0], [1]])
+    >>> ensemble(inputs).shape, ensemble.stacked()(inputs).shape
+    (torch.Size([100, 2]), torch.Size([100, 6]))
+    """
+
+    def __init__(self, members, n_latents: int) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.receptive_field = getattr(members[0], "receptive_field", 1)
+        self.register_buffer("weight", torch.eye(n_latents).repeat(len(members), 1, 1))
+        self.register_buffer("bias", torch.zeros(len(members), n_latents))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        aligned = [member(inputs) @ weight + bias
+                   for member, weight, bias in zip(self.members, self.weight, self.bias,
+                                                       strict=True)]
+        return torch.stack(aligned).mean(0)
+
+    def stacked(self) -> StackedMembers:
+        """The members side by side, for training: ``(B, n_members * n_latents)``, member 0's
+        dimensions first (the same parameters; no alignment)."""
+        return StackedMembers(self.members)
+
+    @torch.no_grad()
+    def align(self, inputs: torch.Tensor, blocks, batch_size: int = 4096) -> None:
+        """Set each member's affine map onto member 0 (which keeps the identity): per block
+        of latents (lists of indices), the least-squares fit, with an intercept, of member
+        0's block from the member's block on ``inputs``."""
+        outputs = [torch.cat([member(inputs[i:i + batch_size])
+                              for i in range(0, len(inputs), batch_size)]).double().cpu()
+                   for member in self.members]
+        weight = torch.eye(self.weight.shape[1], dtype=torch.float64).repeat(len(outputs), 1, 1)
+        bias = torch.zeros(self.bias.shape, dtype=torch.float64)
+        ones = outputs[0].new_ones(len(inputs), 1)
+        for k, output in enumerate(outputs[1:], start=1):
+            weight[k] = 0.0
+            for block in blocks:
+                index = torch.tensor(block)
+                coef = torch.linalg.lstsq(torch.cat([output[:, index], ones], 1),
+                                          outputs[0][:, index]).solution
+                weight[k][index[:, None], index] = coef[:-1]
+                bias[k, index] = coef[-1]
+        self.weight.copy_(weight)
+        self.bias.copy_(bias)
+
+
+class StackedMembers(nn.Module):
+    """The members of an :class:`EncoderEnsemble` side by side (its training view)."""
+
+    def __init__(self, members: nn.ModuleList) -> None:
+        super().__init__()
+        self.members = members
+        self.receptive_field = getattr(members[0], "receptive_field", 1)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return torch.cat([member(inputs) for member in self.members], 1)
+
+
 _ENCODER_CLASSES = {"mlp": MLPEncoder, "conv": ConvEncoder}
 ENCODERS = tuple(_ENCODER_CLASSES)
 

@@ -8,13 +8,13 @@ training maths lives here.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import re
 import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
@@ -33,7 +33,14 @@ from sklearn.utils.validation import (
 
 from . import _persistence, attribution
 from ._device import resolve_device
-from ._encoders import ENCODERS, build_encoder, receptive_field, time_windows
+from ._encoders import (
+    ENCODERS,
+    EncoderEnsemble,
+    StackedMembers,
+    build_encoder,
+    receptive_field,
+    time_windows,
+)
 from ._losses import SIMILARITIES
 from ._regularizers import regularizer_weight
 from ._sampling import BEHAVIOR_DISTRIBUTIONS, ContrastiveSampler, LabelIndex, trial_bounds
@@ -56,6 +63,12 @@ _TRANSFORM_BATCH = 8192
 # and scores of different settings compare.
 _SCORE_BATCHES = 4
 _SCORE_BATCH_SIZE = 512
+# n_encoders="auto" on short recordings: on the robustness family's 1,000-sample settings the
+# mean of 4 maps scored 0.03-0.06 above one map (user guide, Defaults).
+AUTO_ENCODERS = 4
+# Member k of an ensemble is initialised from the fit's seed + k * this (mod 2**31 - 1); member
+# 0 from the seed itself, as a single encoder is.
+_MEMBER_SEED_STRIDE = 7919
 
 
 @contextmanager
@@ -206,7 +219,7 @@ def _refuse_dropped_ground_truth(caller) -> None:
         )
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class _FitInputs:
     """What a fit knows before training, from which the fitted state is set (at the end, and
     for each checkpoint)."""
@@ -405,6 +418,15 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         Width of the encoder; ``None`` means ``30 * n_latents`` as in the paper, but at most
         ``n_samples // 16`` (and at least ``5 * n_latents``): on short recordings (about
         1,000 samples) the paper's width overfits (user guide, Defaults).
+    n_encoders : int or "auto", default="auto"
+        Encoders trained side by side from different initialisations (on the same batches),
+        each block of each aligned to the first's by least squares on the training data
+        (blocks are identified up to an affine map); the embedding, and so every map, is
+        their mean. On short recordings the map of one encoder varies with its
+        initialisation, and the mean of several varies less. ``"auto"``: 4 on recordings
+        shorter than ``480 * n_latents`` samples (where the default width is capped), else 1;
+        a warm start keeps the fitted number. The cost grows with it. With more than one,
+        ``module_`` is an ensemble, its layers named ``members.<k>.<layer>``.
     similarity : {"euclidean", "cosine"}, default="euclidean"
         InfoNCE similarity: minus the squared distance, or the cosine, divided by ``temperature``.
     temperature : float, default=1.0
@@ -521,7 +543,10 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
     Attributes
     ----------
     module_ : torch.nn.Module
-        The trained encoder, in eval mode on ``device_``.
+        The trained encoder, in eval mode on ``device_``; with ``n_encoders_ > 1`` an
+        ensemble of them (their aligned mean).
+    n_encoders_ : int
+        The number of encoders trained (``n_encoders``, or the value ``"auto"`` chose).
     attribution_map_ : ndarray of shape (n_latents, n_features)
         Inverted neuron gradient on the training data, ``mean_t |pinv(J_f(x_t))^T|`` (the
         inverse damped by ``inverse_damping``), each sample's rows divided by their
@@ -592,6 +617,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         "objective": [StrOptions({"contrastive", "supervised"})],
         "encoder": [StrOptions(set(ENCODERS))],
         "hidden_units": [Interval(Integral, 1, None, closed="left"), None],
+        "n_encoders": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "similarity": [StrOptions(set(SIMILARITIES))],
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "time_offset": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -634,6 +660,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         objective: str = "contrastive",
         encoder: str = "mlp",
         hidden_units: int | None = None,
+        n_encoders: int | str = "auto",
         similarity: str = "euclidean",
         temperature: float = 1.0,
         time_offset: int | str = "auto",
@@ -665,6 +692,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         self.objective = objective
         self.encoder = encoder
         self.hidden_units = hidden_units
+        self.n_encoders = n_encoders
         self.similarity = similarity
         self.temperature = temperature
         self.time_offset = time_offset
@@ -839,6 +867,22 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             return self._encoder_spec["hidden_units"]
         return min(30 * n_latents, max(n_samples // 16, 5 * n_latents))
 
+    def _n_encoders(self, n_latents: int, n_samples: int, warm: bool) -> int:
+        """``n_encoders``, or for ``"auto"`` several on short recordings (a warm start keeps
+        the fitted number)."""
+        if self.n_encoders != "auto":
+            return self.n_encoders
+        if warm:
+            return self._encoder_spec["n_encoders"]
+        return AUTO_ENCODERS if n_samples < 16 * 30 * n_latents else 1
+
+    @property
+    def n_encoders_(self) -> int:
+        """The number of encoders trained (``n_encoders``, or what ``"auto"`` chose)."""
+        if "_encoder_spec" not in vars(self):
+            raise AttributeError("n_encoders_ is set by fit.")
+        return self._encoder_spec["n_encoders"]
+
     def _time_delta(self, labels: np.ndarray | None, time_offset: int, bounds: np.ndarray,
                     objectives: tuple[Objective, ...], gap: int) -> int:
         """The ``time_delta`` of this fit, for the sampler's training ``labels`` (``None``: no
@@ -892,7 +936,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             elif integer_y:
                 _warn_integer_labels(self.behavior_distribution)
         spec = {"encoder": self.encoder, "n_features": X.shape[1], "n_latents": n_latents,
-                "hidden_units": self._hidden_units(n_latents, n_train, warm)}
+                "hidden_units": self._hidden_units(n_latents, n_train, warm),
+                "n_encoders": self._n_encoders(n_latents, n_train, warm)}
         first_step = self.n_iter_ if warm else 0
         objectives = self._objectives(layout)
         if warm:
@@ -942,10 +987,21 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             # Train a copy: if training diverges, the fitted encoder is left as it was.
             module = copy.deepcopy(self.module_).to(device)
         else:
-            module = build_encoder(
+            members = [build_encoder(
                 spec["encoder"], spec["n_features"], n_latents, spec["hidden_units"],
-                torch.Generator().manual_seed(seed),
-            ).to(device)
+                torch.Generator().manual_seed((seed + _MEMBER_SEED_STRIDE * k)
+                                              % np.iinfo(np.int32).max),
+            ) for k in range(spec["n_encoders"])]
+            module = (members[0] if len(members) == 1
+                      else EncoderEnsemble(members, n_latents)).to(device)
+        # An ensemble trains its members side by side, each on its own copy of the objectives.
+        trained, trained_objectives = module, list(objectives)
+        if isinstance(module, EncoderEnsemble):
+            trained = module.stacked()
+            trained_objectives = [
+                dataclasses.replace(objective, start=objective.start + k * n_latents,
+                                    stop=objective.stop + k * n_latents)
+                for k in range(len(module.members)) for objective in objectives]
         config = TrainingConfig(
             max_iter=self.max_iter,
             batch_size=min(self.batch_size, n_train - time_offset),
@@ -958,6 +1014,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             n_projections=self.n_projections,
             first_step=first_step,
             prefetch=device.type != "cpu",
+            n_members=spec["n_encoders"],
         )
         data = torch.tensor(X, dtype=torch.float32, device=device)
         # The held-out tail is cut off like a trial: no training window reaches into it.
@@ -975,11 +1032,12 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         )
         callbacks = self._training_callbacks()
         result = train(
-            module, windows[:n_train], sampler, objectives, config, projection_generator,
-            None if targets is None else targets[:n_train],
-            optimizer=self._build_optimizer(module),
+            trained, windows[:n_train], sampler, trained_objectives, config,
+            projection_generator, None if targets is None else targets[:n_train],
+            optimizer=self._build_optimizer(trained),
             callbacks=callbacks,
-            validate=self._validation_loss(module, windows, y, targets, n_train, fitted),
+            validate=self._validation_loss(trained, trained_objectives, windows, y, targets,
+                                           n_train, fitted),
             snapshot=lambda context: self._snapshot(fitted, context),
         )
         self._set_fitted(fitted, module, result.loss_curve, first_step + result.n_iter,
@@ -999,9 +1057,10 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             )
         return n_validation
 
-    def _validation_loss(self, module, windows, y, targets, n_train: int, fitted: _FitInputs):
-        """``validate()``: the mean objective loss on fixed batches of the held-out tail, or
-        ``None`` without ``validation_fraction``."""
+    def _validation_loss(self, module, objectives, windows, y, targets, n_train: int,
+                         fitted: _FitInputs):
+        """``validate()``: the mean loss of the trained ``objectives`` on fixed batches of the
+        held-out tail, or ``None`` without ``validation_fraction``."""
         n_validation = len(windows) - n_train
         if n_validation == 0:
             return None
@@ -1021,7 +1080,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         def validate() -> float:
             sampler.rng = np.random.default_rng(0)  # the same batches at every check
             return float(np.mean(mean_objective_losses(
-                module, inputs, sampler, list(fitted.objectives), self.similarity,
+                module, inputs, sampler, objectives, self.similarity,
                 self.temperature, batch_size, _SCORE_BATCHES,
                 None if targets is None else targets[n_train:],
             )))
@@ -1081,6 +1140,12 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         if fitted.previous_curve is not None:
             loss_curve = {name: np.concatenate([fitted.previous_curve[name], curve])
                           for name, curve in loss_curve.items()}
+        if isinstance(module, EncoderEnsemble):
+            # Each block of each member onto member 0's, on the data the fit saw.
+            data = torch.tensor(fitted.X, dtype=torch.float32, device=fitted.device)
+            inputs = time_windows(data, module.receptive_field, fitted.bounds)
+            module.align(inputs, list(latent_blocks(fitted.objectives,
+                                                    fitted.spec["n_latents"]).values()))
         self.module_ = module
         self.device_ = fitted.device
         self._encoder_spec = fitted.spec
@@ -1114,6 +1179,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             if hasattr(self, name):
                 setattr(snapshot, name, getattr(self, name))
         module = copy.deepcopy(context.module).eval()
+        if isinstance(module, StackedMembers):
+            module = EncoderEnsemble(module.members, fitted.spec["n_latents"])
         snapshot._set_fitted(fitted, module, context.loss_curve(),
                              context.first_step + context.step)
         return snapshot
@@ -1394,8 +1461,10 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
                 "encoder": state["encoder"], "n_features": state["n_features_in_"],
                 "n_latents": n_latents, "hidden_units": state["hidden_units"] or 30 * n_latents,
             })
+            state["_encoder_spec"] = _persistence.upgrade_spec(state["_encoder_spec"])
         elif "module_" in state:
             device = _persistence.device_on_load(state["device_"])
+            state["_encoder_spec"] = _persistence.upgrade_spec(state["_encoder_spec"])
             state["module_"] = _persistence.rebuild_encoder(
                 state["_encoder_spec"], state["module_"], device
             )
@@ -1519,11 +1588,11 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             )
             weights = {name.removeprefix("module_."): value for name, value in arrays.items()
                        if name.startswith("module_.")}
+            estimator._encoder_spec = _persistence.upgrade_spec(fitted["encoder_spec"])
             estimator.module_ = _persistence.rebuild_encoder(
-                fitted["encoder_spec"], weights, resolved
+                estimator._encoder_spec, weights, resolved
             )
             estimator.device_ = resolved
-            estimator._encoder_spec = fitted["encoder_spec"]
             estimator.attribution_map_ = arrays["attribution_map_"]
             for name in ("label_mean_", "label_scale_", "validation_loss_curve_"):
                 if name in arrays:

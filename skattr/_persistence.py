@@ -20,7 +20,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save
 
 from ._device import resolve_device
-from ._encoders import build_encoder
+from ._encoders import EncoderEnsemble, build_encoder
 from ._training import Objective
 from ._version import __version__
 
@@ -40,20 +40,29 @@ def encoder_weights(module: torch.nn.Module) -> dict[str, np.ndarray]:
     return {name: value.detach().cpu().numpy() for name, value in module.state_dict().items()}
 
 
+def upgrade_spec(spec: dict) -> dict:
+    """An encoder description saved by an earlier skattr, in this version's terms (before
+    0.12 a fit trained one encoder)."""
+    return {"n_encoders": 1, **spec}
+
+
 def rebuild_encoder(
     spec: dict, weights: dict[str, np.ndarray], device: torch.device
 ) -> torch.nn.Module:
-    """The encoder described by ``spec`` with ``weights``, in eval mode on ``device``.
+    """The encoder described by ``spec`` (see :func:`upgrade_spec`) with ``weights``, in eval
+    mode on ``device``: an :class:`~skattr._encoders.EncoderEnsemble` of ``n_encoders``.
 
     Raises
     ------
     ValueError
         If the weights do not fit the architecture (missing, unexpected or misshapen entries).
     """
-    module = build_encoder(
+    members = [build_encoder(
         spec["encoder"], int(spec["n_features"]), int(spec["n_latents"]),
         int(spec["hidden_units"]), torch.Generator(),
-    )
+    ) for _ in range(int(spec["n_encoders"]))]
+    module = (members[0] if len(members) == 1
+              else EncoderEnsemble(members, int(spec["n_latents"])))
     expected = {name: tuple(value.shape) for name, value in module.state_dict().items()}
     found = {name: tuple(np.shape(value)) for name, value in weights.items()}
     if expected != found:
@@ -63,7 +72,8 @@ def rebuild_encoder(
             name for name in set(expected) & set(found) if expected[name] != found[name]
         )
         raise ValueError(
-            f"the saved weights do not fit a {spec['encoder']!r} encoder with "
+            f"the saved weights do not fit {spec['n_encoders']} {spec['encoder']!r} "
+            f"encoder(s) with "
             f"{spec['n_features']} features and {spec['n_latents']} latents: missing "
             f"{missing}, unexpected {unexpected}, wrong shape {misshapen}."
         )
@@ -141,9 +151,10 @@ def upgrade_params(params: dict, saved: str | None) -> dict:
     a parameter it lacks meant then, or a value that has changed its meaning since."""
     # Before 0.2 there was no time_delta (the query took one-step label changes), before 0.6
     # no row_norm (maps were raw), before 0.8 no inverse_damping (the inverse was exact),
-    # before 0.11 no behavior_gap (positives could be their reference's time neighbours).
+    # before 0.11 no behavior_gap (positives could be their reference's time neighbours),
+    # before 0.12 no n_encoders (a fit trained one encoder).
     params = {"time_delta": 1, "row_norm": None, "inverse_damping": 0.0, "behavior_gap": 0,
-              **params}
+              "n_encoders": 1, **params}
     if params.get("time_delta") == "auto" and saved_before(saved, (0, 9)):
         # Before 0.9, time_delta="auto" meant the time offset; now it reads the labels. (From
         # 0.9 to 0.10 it changed rule; a fitted model keeps its time_delta_ either way.)

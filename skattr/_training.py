@@ -80,6 +80,9 @@ class TrainingConfig:
     # Draw batches on a background thread while the device computes (for accelerators; on a
     # CPU the thread would compete with the computation for the same cores).
     prefetch: bool = False
+    # Encoders trained side by side (an ensemble's stacked members, each with its own copy of
+    # the objectives): the loss is their mean, so each member's gradient is its own loss's.
+    n_members: int = 1
 
 
 @dataclass
@@ -150,9 +153,12 @@ class TrainingContext:
         return self.make_snapshot(self)
 
     def loss_curve(self) -> dict[str, np.ndarray]:
-        """Each loss over the steps taken so far, read back from the device now."""
+        """Each loss over the steps taken so far, read back from the device now; objectives
+        that share a name (the members of an ensemble) share a curve, their mean."""
         curve = self.device_losses[: self.step].cpu().numpy()
-        return {name: curve[:, i] for i, name in enumerate(self.loss_names)}
+        names = list(dict.fromkeys(self.loss_names))
+        return {name: curve[:, [i for i, other in enumerate(self.loss_names) if other == name]]
+                .mean(1) for name in names}
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -335,13 +341,13 @@ def _step(encoder, inputs, indices, objectives, config, weight, generator, optim
         reference, others, objectives, config.similarity, config.temperature,
         None if targets is None else targets[indices[:size]],
     )
-    total = sum(losses)
+    total = sum(losses) / config.n_members
     record[: len(losses)] = torch.stack(losses).detach()
     if weight > 0.0:
         penalty = jacobian_penalty(
             references, reference, [objective.output_slice for objective in objectives],
             config.n_projections, generator,
-        )
+        ) / config.n_members
         record[-2] = penalty.detach()
         total = total + weight * penalty
     record[-1] = total.detach()

@@ -1,8 +1,10 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
 
-from skattr._encoders import build_encoder, receptive_field, time_windows
+from skattr._encoders import EncoderEnsemble, build_encoder, receptive_field, time_windows
 from skattr._sampling import trial_bounds
 
 
@@ -75,3 +77,44 @@ def test_window_conv_is_conv1d_with_its_first_and_second_derivatives(n_in, n_out
               for g in grads]
     torch.testing.assert_close(second[0], second[1], rtol=1e-10, atol=1e-12)
     assert isinstance(layer, torch.nn.Conv1d)
+
+
+def test_ensemble_aligns_a_member_that_differs_by_a_block_affine_map():
+    first = build_encoder("mlp", 5, 4, 16, torch.Generator().manual_seed(0))
+    second = copy.deepcopy(first)
+    mixing = torch.zeros(4, 4)
+    mixing[:2, :2] = torch.tensor([[2.0, 1.0], [-1.0, 0.5]])
+    mixing[2:, 2:] = torch.tensor([[0.3, -2.0], [1.5, 1.0]])
+    shift = torch.tensor([1.0, -2.0, 0.5, 3.0])
+    with torch.no_grad():  # second(x) = first(x) @ mixing + shift
+        second[-1].weight.copy_(mixing.T @ first[-1].weight)
+        second[-1].bias.copy_(first[-1].bias @ mixing + shift)
+    inputs = torch.randn(200, 5)
+    ensemble = EncoderEnsemble([first, second], n_latents=4)
+    stacked = ensemble.stacked()
+    with torch.no_grad():
+        np.testing.assert_allclose(ensemble(inputs), (first(inputs) + second(inputs)) / 2,
+                                   rtol=1e-5, atol=1e-6)  # the identity before align
+        ensemble.align(inputs, [[0, 1], [2, 3]])
+        np.testing.assert_allclose(ensemble(inputs), first(inputs), atol=1e-4)
+        np.testing.assert_array_equal(stacked(inputs),
+                                      torch.cat([first(inputs), second(inputs)], 1))
+    assert torch.equal(ensemble.weight[0], torch.eye(4)) and not ensemble.bias[0].any()
+    np.testing.assert_allclose(ensemble.weight[1], torch.linalg.inv(mixing), atol=1e-4)
+    assert {id(p) for p in stacked.parameters()} == {id(p) for p in ensemble.parameters()}
+
+
+def test_ensemble_alignment_is_within_blocks_only():
+    members = [build_encoder("mlp", 5, 4, 16, torch.Generator().manual_seed(k)) for k in range(3)]
+    ensemble = EncoderEnsemble(members, n_latents=4)
+    ensemble.align(torch.randn(300, 5), [[0, 1, 2], [3]])
+    assert not ensemble.weight[:, :3, 3].any() and not ensemble.weight[:, 3, :3].any()
+    # Each block of member k is the least-squares image of member 0's, with an intercept.
+    inputs = torch.randn(300, 5)
+    ensemble.align(inputs, [[0, 1, 2], [3]])
+    with torch.no_grad():
+        target, output = members[0](inputs).double().numpy(), members[2](inputs).double().numpy()
+    design = np.column_stack([output[:, :3], np.ones(300)])
+    coef = np.linalg.lstsq(design, target[:, :3], rcond=None)[0]
+    np.testing.assert_allclose(ensemble.weight[2, :3, :3], coef[:3], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ensemble.bias[2, :3], coef[3], rtol=1e-4, atol=1e-5)

@@ -12,6 +12,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skattr import xCEBRAAttributor
+from skattr._encoders import EncoderEnsemble
+from skattr.callbacks import Callback
 from skattr.metrics import attribution_auc, attribution_auc_scorer
 
 from .conftest import FAST
@@ -293,6 +295,7 @@ def test_fit_leaves_torch_global_rng_alone(synthetic):
         ({"regularizer_start": 20, "regularizer_full": 10}, "must not come before"),
         ({"encoder": "rnn"}, "'encoder' parameter"),
         ({"regularizer_weight": -1.0}, "'regularizer_weight' parameter"),
+        ({"n_encoders": 0}, "'n_encoders' parameter"),
     ],
 )
 def test_bad_parameters_raise_named_errors(synthetic, params, message):
@@ -673,3 +676,82 @@ def test_default_width_is_the_papers_capped_on_short_recordings(synthetic):
     assert width(320, hidden_units=50) == 50
     short = xCEBRAAttributor(3, 3, warm_start=True, **params).fit(X[:320], y[:320])
     assert short.fit(X, y).module_[0].out_features == 30  # a warm start keeps its width
+
+
+def test_n_encoders_auto_trains_several_on_short_recordings(synthetic):
+    X, y, _, _ = synthetic
+    params = {**FAST, "n_encoders": "auto"}
+    # 480 samples per latent: below, 4 encoders; from there on, 1.
+    one = xCEBRAAttributor(1, 0, **params).fit(X[:480], y[:480, :1])
+    assert one.n_encoders_ == 1 and isinstance(one.module_, torch.nn.Sequential)
+    several = xCEBRAAttributor(1, 0, **params).fit(X[:479], y[:479, :1])
+    assert several.n_encoders_ == 4 and isinstance(several.module_, EncoderEnsemble)
+    assert xCEBRAAttributor(1, 0, **{**params, "n_encoders": 2}).fit(X, y[:, :1]).n_encoders_ == 2
+    with pytest.raises(AttributeError, match="n_encoders_ is set by fit"):
+        _ = xCEBRAAttributor().n_encoders_
+
+
+def test_ensemble_embedding_is_the_mean_of_members_aligned_per_block(synthetic):
+    X, y, _, _ = synthetic
+    model = fitted(X, y, n_encoders=3)
+    members = model.module_.members
+    with torch.no_grad():
+        outputs = [member(torch.tensor(X, dtype=torch.float32)).double().numpy()
+                   for member in members]
+    assert not np.allclose(outputs[0], outputs[1], atol=1e-2)  # initialised differently
+    aligned = [outputs[0]]
+    for output in outputs[1:]:
+        member = np.empty_like(output)
+        for block in (slice(0, 2), slice(2, 4)):  # behaviour, time
+            design = np.column_stack([output[:, block], np.ones(len(X))])
+            member[:, block] = design @ np.linalg.lstsq(design, outputs[0][:, block],
+                                                         rcond=None)[0]
+        aligned.append(member)
+    np.testing.assert_allclose(model.transform(X), np.mean(aligned, 0), rtol=1e-4, atol=1e-4)
+    # One curve per objective, as for one encoder: the mean over the members.
+    assert list(model.loss_curve_) == ["behavior", "time", "regularizer", "total"]
+    assert model.attribution_map_.shape == (4, 20)
+    np.testing.assert_allclose(model.attribute(X), model.attribution_map_, rtol=1e-5)
+
+
+def test_ensemble_members_train_as_they_would_alone(synthetic):
+    # Side by side on the same batches, each member follows its own loss: member 0 of an
+    # ensemble is the single encoder of the same seed, up to float rounding.
+    X, y, _, _ = synthetic
+    single = fitted(X, y, regularizer_weight=0.0)
+    ensemble = fitted(X, y, n_encoders=2, regularizer_weight=0.0)
+    with torch.no_grad():
+        inputs = torch.tensor(X, dtype=torch.float32)
+        np.testing.assert_allclose(ensemble.module_.members[0](inputs), single.module_(inputs),
+                                   rtol=1e-3, atol=1e-3)
+    for name in ("behavior", "time"):
+        assert not np.allclose(ensemble.loss_curve_[name], single.loss_curve_[name])
+
+
+def test_ensemble_warm_start_validation_and_checkpoints(synthetic, tmp_path):
+    X, y, _, _ = synthetic
+    snapshots = []
+
+    class Snapshots(Callback):
+        def on_check(self, context):
+            snapshots.append(context.snapshot())
+
+    model = fitted(X, y, n_encoders=2, warm_start=True, validation_fraction=0.2,
+                   callbacks=[Snapshots()])
+    assert snapshots and all(s.n_encoders_ == 2 for s in snapshots)
+    np.testing.assert_allclose(snapshots[-1].transform(X), model.transform(X), rtol=1e-5)
+    assert np.isfinite(model.validation_loss_curve_[:, 1]).all()
+    first = model.transform(X)
+    model.set_params(n_encoders="auto", callbacks=None).fit(X, y)
+    assert model.n_encoders_ == 2 and model.n_iter_ == 2 * FAST["max_iter"]
+    assert not np.allclose(model.transform(X), first)
+    with pytest.raises(ValueError, match="n_encoders 2 -> 3"):
+        model.set_params(n_encoders=3).fit(X, y)
+
+
+def test_ensemble_layers_are_named_by_member(synthetic):
+    X, y, _, _ = synthetic
+    model = fitted(X, y, n_encoders=2)
+    assert model.attribute(X, "gradient", layer="members.1.0").shape == (16, 20)
+    influence = model.internal_influence(X, "members.0.4")
+    assert influence.shape == (4, 5) and np.isfinite(influence).all()

@@ -351,3 +351,26 @@ def test_files_and_pickles_from_before_the_behaviour_gap_keep_drawing_without_it
     model.save(tmp_path / "current.safetensors")
     assert xCEBRAAttributor.load(tmp_path / "current.safetensors").behavior_gap_ == (
         model.behavior_gap_)
+
+
+def test_an_ensemble_saves_loads_and_pickles_exactly(synthetic, tmp_path):
+    X, y, _, _ = synthetic
+    ensemble = xCEBRAAttributor(2, 2, **{**FAST, "n_encoders": 2}).fit(X, y)
+    ensemble.save(tmp_path / "ensemble.safetensors")
+    loaded = xCEBRAAttributor.load(tmp_path / "ensemble.safetensors")
+    assert loaded.n_encoders_ == 2
+    assert_same_fit(loaded, ensemble, X)
+    assert_same_fit(pickle.loads(pickle.dumps(ensemble)), ensemble, X)
+
+
+def test_files_and_pickles_from_before_ensembles_hold_one_encoder(model, synthetic, tmp_path):
+    def without_ensembles(metadata):
+        del metadata["params"]["n_encoders"], metadata["fitted"]["encoder_spec"]["n_encoders"]
+
+    old = loaded_as_saved_by("0.11.0", model, tmp_path / "model.safetensors", without_ensembles)
+    assert old.n_encoders == 1 and old.n_encoders_ == 1
+    spec = {name: value for name, value in model._encoder_spec.items() if name != "n_encoders"}
+    unpickled = unpickled_as_saved_by("0.11.0", model, drop=("n_encoders",), _encoder_spec=spec)
+    assert unpickled.n_encoders == 1 and unpickled.n_encoders_ == 1
+    X, _, _, _ = synthetic
+    assert_same_fit(unpickled, model, X)
