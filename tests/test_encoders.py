@@ -118,3 +118,33 @@ def test_ensemble_alignment_is_within_blocks_only():
     coef = np.linalg.lstsq(design, target[:, :3], rcond=None)[0]
     np.testing.assert_allclose(ensemble.weight[2, :3, :3], coef[:3], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(ensemble.bias[2, :3], coef[3], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["mlp", "conv"])
+def test_stacked_members_give_each_member_s_output_and_gradients(name):
+    members = [build_encoder(name, 5, 3, 12, torch.Generator().manual_seed(k)) for k in range(3)]
+    stacked = EncoderEnsemble(members, n_latents=3).stacked()
+    shape = (40, 5) if name == "mlp" else (40, 5, members[0].receptive_field)
+    inputs = torch.randn(shape, requires_grad=True)
+    output = stacked(inputs)
+    expected = torch.cat([member(inputs) for member in members], 1)
+    np.testing.assert_allclose(output.detach(), expected.detach(), rtol=1e-5, atol=1e-6)
+    # The regulariser's double backward: the input gradient, differentiated again.
+    direction = torch.randn(output.shape)
+    for out in (output, expected):
+        (grad,) = torch.autograd.grad(out, inputs, direction, create_graph=True)
+        grad.pow(2).sum().backward()
+    # Every member gets the gradient its own output gives (the last layer's bias none: the
+    # input gradient does not depend on it).
+    both = [None if p.grad is None else p.grad.clone() for m in members for p in m.parameters()]
+    assert sum(grad is not None for grad in both) == len(both) - len(members)
+    for member in members:
+        member.zero_grad(set_to_none=True)
+    expected = torch.cat([member(inputs) for member in members], 1)
+    (grad,) = torch.autograd.grad(expected, inputs, direction, create_graph=True)
+    grad.pow(2).sum().backward()
+    alone = [p.grad for m in members for p in m.parameters()]
+    for before, after in zip(both, alone, strict=True):
+        assert (before is None) == (after is None)
+        if before is not None:
+            np.testing.assert_allclose(before, 2 * after, rtol=1e-4, atol=1e-6)
