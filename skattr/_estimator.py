@@ -1149,6 +1149,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             inputs = time_windows(data, module.receptive_field, fitted.bounds)
             module.align(inputs, list(latent_blocks(fitted.objectives,
                                                     fitted.spec["n_latents"]).values()))
+            module.eval()
         self.module_ = module
         self.device_ = fitted.device
         self._encoder_spec = fitted.spec
@@ -1464,10 +1465,10 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
                 "encoder": state["encoder"], "n_features": state["n_features_in_"],
                 "n_latents": n_latents, "hidden_units": state["hidden_units"] or 30 * n_latents,
             })
+        if "_encoder_spec" in state:
             state["_encoder_spec"] = _persistence.upgrade_spec(state["_encoder_spec"])
-        elif "module_" in state:
+        if "module_" in state and not isinstance(state["module_"], torch.nn.Module):
             device = _persistence.device_on_load(state["device_"])
-            state["_encoder_spec"] = _persistence.upgrade_spec(state["_encoder_spec"])
             state["module_"] = _persistence.rebuild_encoder(
                 state["_encoder_spec"], state["module_"], device
             )
