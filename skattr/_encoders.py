@@ -197,15 +197,32 @@ class EncoderEnsemble(nn.Module):
 
 
 class StackedMembers(nn.Module):
-    """The members of an :class:`EncoderEnsemble` side by side (its training view)."""
+    """The members of an :class:`EncoderEnsemble` side by side (its training view).
+
+    Members that are all :class:`MLPEncoder` run as one batched product per layer (each
+    layer's weights stacked on the fly, so gradients reach each member's own parameters): one
+    kernel per layer instead of one per member, which is what small batches and accelerators
+    are bound by. Other encoders run one after the other.
+    """
 
     def __init__(self, members: nn.ModuleList) -> None:
         super().__init__()
         self.members = members
         self.receptive_field = getattr(members[0], "receptive_field", 1)
+        self._batched = all(type(member) is MLPEncoder for member in members)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return torch.cat([member(inputs) for member in self.members], 1)
+        if not self._batched:
+            return torch.cat([member(inputs) for member in self.members], 1)
+        hidden = inputs.expand(len(self.members), *inputs.shape)  # (M, B, N)
+        for index, layer in enumerate(self.members[0]):
+            if isinstance(layer, nn.Linear):
+                weight = torch.stack([member[index].weight for member in self.members])
+                bias = torch.stack([member[index].bias for member in self.members])
+                hidden = torch.baddbmm(bias.unsqueeze(1), hidden, weight.transpose(1, 2))
+            else:  # elementwise activation
+                hidden = layer(hidden)
+        return hidden.transpose(0, 1).reshape(len(inputs), -1)  # (B, M * K), member 0 first
 
 
 _ENCODER_CLASSES = {"mlp": MLPEncoder, "conv": ConvEncoder}
