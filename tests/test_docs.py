@@ -68,7 +68,7 @@ def test_example_runs_and_renders_a_figure_and_its_output(html, example):
 def test_regularizer_example_reports_an_auc_per_weight(html):
     page = (html / "auto_examples" / "plot_regularizer_on_off.html").read_text()
     for weight in ("0.0", "0.1"):
-        aucs = re.findall(rf"lambda = {weight}: (.*)", page)
+        aucs = re.findall(rf"lambda = {re.escape(weight)}: (.*)", page)
         assert aucs, weight
         values = [float(v) for v in re.findall(r"AUC (\d\.\d{3})", aucs[0])]
         assert values and all(0.0 <= v <= 1.0 for v in values), aucs[0]
