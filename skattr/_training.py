@@ -281,13 +281,21 @@ def _check(context: TrainingContext, checked: int) -> int:
     return context.step
 
 
+def _positive_kinds(objectives) -> list[tuple]:
+    """The distinct positives of the contrastive objectives, in order of first use: the
+    members of an ensemble share their batches, so each kind is embedded once for all."""
+    kinds = [(objective.positive, objective.columns)
+             for objective in objectives if objective.loss == "infonce"]
+    return list(dict.fromkeys(kinds))
+
+
 def _batch_indices(batch, objectives, pin: bool) -> torch.Tensor:
     """One host tensor of a batch's indices: references, negatives, then the positives of
-    each contrastive objective in order. Pinned (for an accelerator), it is copied to the
-    device asynchronously."""
-    positives = [batch.time_positive if objective.positive == "time_positive"
-                 else batch.behavior_positives[objective.columns]
-                 for objective in objectives if objective.loss == "infonce"]
+    each kind of :func:`_positive_kinds` in order. Pinned (for an accelerator), it is copied
+    to the device asynchronously."""
+    positives = [batch.time_positive if positive == "time_positive"
+                 else batch.behavior_positives[columns]
+                 for positive, columns in _positive_kinds(objectives)]
     indices = torch.from_numpy(np.concatenate([batch.reference, batch.negative, *positives]))
     return indices.pin_memory() if pin else indices
 
@@ -298,7 +306,7 @@ def _embed_batch(encoder, inputs, indices, size: int, reference_grad: bool):
     ``indices`` (from :func:`_batch_indices`, on the device of ``inputs``) start with the
     ``size`` references; the others are the negatives, then the positives. The references get
     a forward pass of their own: the regulariser's double backward then runs through the B
-    references only, not through all ``(2 + n_objectives) B`` samples.
+    references only, not through all ``(2 + n_positive_kinds) B`` samples.
     """
     references = inputs[indices[:size]]
     if reference_grad:
@@ -310,21 +318,31 @@ def _objective_losses(reference, others, objectives, similarity, temperature, ta
     """The loss of each objective on its block; ``others`` holds negatives, then positives.
 
     ``targets`` are the standardised labels at the references, for ``"mse"`` objectives.
+    Contrastive objectives with the same positive and width (one per member of an ensemble)
+    are computed as one batched InfoNCE.
     """
     size = len(reference)
     negative = others[:size]
-    losses = []
-    n_contrastive = 0
-    for objective in objectives:
+    kinds = _positive_kinds(objectives)
+    losses = [None] * len(objectives)
+    groups: dict[tuple, list[int]] = {}
+    for index, objective in enumerate(objectives):
         block = objective.output_slice
         if objective.loss == "mse":
             target = targets if objective.columns is None else targets[:, list(objective.columns)]
-            losses.append((reference[:, block] - target).pow(2).sum(1).mean())
-            continue
-        n_contrastive += 1
-        positive = others[n_contrastive * size : (n_contrastive + 1) * size]
-        losses.append(infonce(reference[:, block], positive[:, block], negative[:, block],
-                              similarity, temperature))
+            losses[index] = (reference[:, block] - target).pow(2).sum(1).mean()
+        else:
+            kind = (objective.positive, objective.columns)
+            groups.setdefault((kind, objective.stop - objective.start), []).append(index)
+    for (kind, _), members in groups.items():
+        start = (1 + kinds.index(kind)) * size
+        positive = others[start : start + size]
+        blocks = [objectives[index].output_slice for index in members]
+        group_losses = infonce(*(torch.stack([t[:, block] for block in blocks])
+                                 for t in (reference, positive, negative)),
+                               similarity, temperature)
+        for index, loss in zip(members, group_losses, strict=True):
+            losses[index] = loss
     return losses
 
 
