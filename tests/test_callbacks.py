@@ -222,3 +222,22 @@ def test_no_training_window_of_the_conv_encoder_reaches_into_the_held_out_tail(s
     clean = xCEBRAAttributor(**params).fit(X, y)
     dirty = xCEBRAAttributor(**params).fit(poisoned, y)
     np.testing.assert_array_equal(clean.loss_curve_["total"], dirty.loss_curve_["total"])
+
+
+@pytest.mark.parametrize(("optimizer", "params", "foreach"), [
+    (None, None, True),  # Adam by default
+    ("AdamW", None, True),
+    ("SGD", {"foreach": False}, False),  # the user's choice stands
+    (torch.optim.SGD, None, None),  # a callable is called as given: torch's own default
+])
+def test_optimizers_named_in_torch_optim_take_the_multi_tensor_update(synthetic, optimizer,
+                                                                       params, foreach):
+    X, y, _, _ = synthetic
+
+    class Seen(Callback):
+        def on_train_begin(self, context):
+            self.foreach = context.optimizer.param_groups[0]["foreach"]
+
+    model = xCEBRAAttributor(**FAST, optimizer=optimizer, optimizer_params=params,
+                             callbacks=[Seen()]).fit(X, y)
+    assert model.callbacks_[0].foreach is foreach

@@ -95,3 +95,31 @@ def test_fused_loss_refuses_a_second_derivative():
     tensors = [torch.randn(5, 2, dtype=torch.float64, requires_grad=True) for _ in range(3)]
     with pytest.raises(RuntimeError, match="infonce is differentiable once"):
         torch.autograd.grad(infonce(*tensors, "euclidean", 1.0), tensors[0], create_graph=True)
+
+
+@pytest.mark.parametrize("similarity", ["euclidean", "cosine"])
+@pytest.mark.parametrize("block_logits", [1, 50, 1 << 20])
+def test_grouped_losses_equal_each_group_alone(similarity, block_logits, monkeypatch):
+    monkeypatch.setitem(_losses._BLOCK_LOGITS, "cpu", block_logits)
+    generator = torch.Generator().manual_seed(2)
+    tensors = [torch.randn(3, size, 4, dtype=torch.float64, generator=generator,
+                           requires_grad=True) for size in (11, 11, 9)]
+    grouped = infonce(*tensors, similarity, 0.5)
+    alone = torch.stack([autograd_infonce(*(t[g] for t in tensors), similarity, 0.5)
+                         for g in range(3)])
+    torch.testing.assert_close(grouped, alone, rtol=1e-12, atol=0)
+    # Each group's loss gets its own incoming gradient.
+    weights = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    for a, b in zip(torch.autograd.grad((weights * alone).sum(), tensors),
+                    torch.autograd.grad((weights * grouped).sum(), tensors), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-12)
+    with torch.no_grad():
+        torch.testing.assert_close(infonce(*tensors, similarity, 0.5), alone.detach(),
+                                   rtol=1e-12, atol=0)
+
+
+def test_grouped_and_single_tensors_are_not_mixed():
+    single, grouped = torch.zeros(4, 2), torch.zeros(1, 4, 2)
+    with pytest.raises(ValueError, match=r"all be \(B, K\) or all \(G, B, K\); got shapes "
+                                         r"\[\(1, 4, 2\), \(4, 2\), \(4, 2\)\]"):
+        infonce(grouped, single, single, "euclidean", 1.0)

@@ -80,6 +80,34 @@ def test_each_objective_loss_is_taken_on_its_own_dimensions(rng):
         reference, time_pos, negative, "euclidean", 1.0)))
 
 
+def test_ensemble_members_share_each_positive_and_keep_their_own_losses(rng):
+    # Two members of 4 latents, each in xCEBRA's layout: every positive is embedded once.
+    from skattr._losses import infonce
+    from skattr._sampling import Batch
+    from skattr._training import _batch_indices, _objective_losses
+
+    objectives = [Objective("behavior", 0, 2, "behavior_positive"),
+                  Objective("time", 0, 4, "time_positive"),
+                  Objective("behavior", 4, 6, "behavior_positive"),
+                  Objective("time", 4, 8, "time_positive")]
+    size = 8
+    batch = Batch(*(rng.integers(0, 100, size) for _ in range(4)),
+                  behavior_positives={None: rng.integers(0, 100, size)})
+    indices = _batch_indices(batch, objectives, pin=False)
+    np.testing.assert_array_equal(indices.numpy(), np.concatenate(
+        [batch.reference, batch.negative, batch.behavior_positives[None], batch.time_positive]))
+    reference, negative, behavior_pos, time_pos = (
+        torch.tensor(rng.standard_normal((size, 8))) for _ in range(4))
+    losses = _objective_losses(reference, torch.cat([negative, behavior_pos, time_pos]),
+                               objectives, "euclidean", 1.0, None)
+    positives = {"behavior_positive": behavior_pos, "time_positive": time_pos}
+    for objective, loss in zip(objectives, losses, strict=True):
+        block = objective.output_slice
+        assert float(loss) == pytest.approx(float(infonce(
+            reference[:, block], positives[objective.positive][:, block], negative[:, block],
+            "euclidean", 1.0)), rel=1e-12)
+
+
 def test_a_supervised_objective_is_the_squared_error_of_its_block(rng):
     from skattr._training import _objective_losses
 
