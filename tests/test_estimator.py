@@ -14,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from skattr import xCEBRAAttributor
 from skattr._encoders import EncoderEnsemble
 from skattr.callbacks import Callback
+from skattr.datasets import make_synthetic
 from skattr.metrics import attribution_auc, attribution_auc_scorer
 
 from .conftest import FAST
@@ -676,6 +677,34 @@ def test_default_width_is_the_papers_capped_on_short_recordings(synthetic):
     assert width(320, hidden_units=50) == 50
     short = xCEBRAAttributor(3, 3, warm_start=True, **params).fit(X[:320], y[:320])
     assert short.fit(X, y).module_[0].out_features == 30  # a warm start keeps its width
+
+
+def test_default_batch_is_an_eighth_of_the_training_samples_within_64_and_512(monkeypatch):
+    from skattr._sampling import ContrastiveSampler
+
+    sizes = []
+    original = ContrastiveSampler.sample
+
+    def record(self, size):
+        sizes.append(size)
+        return original(self, size)
+
+    monkeypatch.setattr(ContrastiveSampler, "sample", record)
+    X, y, _, _ = make_synthetic(n_samples=6000, n_time_latents=1, n_behavior_latents=1,
+                                n_time_neurons=4, n_behavior_neurons=4, random_state=0)
+    params = {**FAST, "max_iter": 1, "time_offset": 5}
+    del params["batch_size"]
+
+    def batch(n_samples, **extra):
+        sizes.clear()
+        xCEBRAAttributor(1, 1, **{**params, **extra}).fit(X[:n_samples], y[:n_samples])
+        return sizes[0]
+
+    assert batch(1000) == 125 and batch(4096) == 512 and batch(6000) == 512
+    assert batch(300) == 64  # at least 64
+    assert batch(50) == 45  # and never more than the references there are
+    assert batch(1000, validation_fraction=0.2) == 100  # an eighth of the samples it trains on
+    assert batch(6000, batch_size=700) == 700
 
 
 def test_n_encoders_auto_trains_several_on_short_recordings(synthetic):
