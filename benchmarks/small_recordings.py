@@ -50,6 +50,7 @@ VARIANTS: dict[str, dict] = {
     "hidden 60, lr 3e-4": {"hidden_units": 60, "learning_rate": 3e-4},
     "batch 32": {"batch_size": 32},
     "batch 64": {"batch_size": 64},
+    "batch 125 (an eighth)": {"batch_size": 125},
     "batch 128": {"batch_size": 128},
     "batch 256": {"batch_size": 256},
     "batch 512 (0.12)": {"batch_size": 512},

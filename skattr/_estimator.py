@@ -67,9 +67,9 @@ _SCORE_BATCH_SIZE = 512
 # n_encoders="auto" on short recordings: on the robustness family's 1,000-sample settings 4
 # encoders scored 0.873 / 0.898 against one encoder's 0.864 / 0.838 (user guide, Defaults).
 AUTO_ENCODERS = 4
-# batch_size="auto": n_samples // 8 within these. On the family's 1,000-sample settings batches
-# of 64-256 scored 0.881-0.890 / 0.912-0.923 against 0.873 / 0.898 at 512, 32 lower again
-# (user guide, Defaults); 512 from 4,096 samples on leaves every longer fit as it was.
+# batch_size="auto": n_samples // 4 within these. On the family's 1,000-sample settings batches
+# of 64-256 scored 0.881-0.891 / 0.908-0.923 against 0.873 / 0.898 at 512, 32 lower again; at
+# 3,000 samples 375 scored below 512 (user guide, Defaults), so 512 from 2,048 samples on.
 AUTO_BATCH_MIN, AUTO_BATCH_MAX = 64, 512
 # Member k of an ensemble is initialised from the fit's seed + k * this (mod 2**31 - 1); member
 # 0 from the seed itself, as a single encoder is.
@@ -490,7 +490,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         Training steps.
     batch_size : int or "auto", default="auto"
         References (and negatives) per step; clamped to the number of samples. ``"auto"``:
-        an eighth of the training samples, at least 64 and at most 512 (so 512 from 4,096
+        a quarter of the training samples, at least 64 and at most 512 (so 512 from 2,048
         samples on): on short recordings a batch that holds a large share of the samples
         overfits them (user guide, Defaults).
     learning_rate : float, default=1e-3
@@ -869,11 +869,11 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         return self.behavior_gap
 
     def _batch_size(self, n_samples: int) -> int:
-        """``batch_size``, or for ``"auto"`` an eighth of the training samples within
+        """``batch_size``, or for ``"auto"`` a quarter of the training samples within
         ``[AUTO_BATCH_MIN, AUTO_BATCH_MAX]``."""
         if self.batch_size != "auto":
             return self.batch_size
-        return min(AUTO_BATCH_MAX, max(AUTO_BATCH_MIN, n_samples // 8))
+        return min(AUTO_BATCH_MAX, max(AUTO_BATCH_MIN, n_samples // 4))
 
     def _hidden_units(self, n_latents: int, n_samples: int, warm: bool) -> int:
         """The encoder's width: ``hidden_units``, or the paper's ``30 * n_latents`` capped for

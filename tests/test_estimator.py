@@ -679,7 +679,7 @@ def test_default_width_is_the_papers_capped_on_short_recordings(synthetic):
     assert short.fit(X, y).module_[0].out_features == 30  # a warm start keeps its width
 
 
-def test_default_batch_is_an_eighth_of_the_training_samples_within_64_and_512(monkeypatch):
+def test_default_batch_is_a_quarter_of_the_training_samples_within_64_and_512(monkeypatch):
     from skattr._sampling import ContrastiveSampler
 
     sizes = []
@@ -700,10 +700,10 @@ def test_default_batch_is_an_eighth_of_the_training_samples_within_64_and_512(mo
         xCEBRAAttributor(1, 1, **{**params, **extra}).fit(X[:n_samples], y[:n_samples])
         return sizes[0]
 
-    assert batch(1000) == 125 and batch(4096) == 512 and batch(6000) == 512
-    assert batch(300) == 64  # at least 64
+    assert batch(1000) == 250 and batch(2047) == 511 and batch(2048) == batch(6000) == 512
+    assert batch(200) == 64  # at least 64
     assert batch(50) == 45  # and never more than the references there are
-    assert batch(1000, validation_fraction=0.2) == 100  # an eighth of the samples it trains on
+    assert batch(1000, validation_fraction=0.2) == 200  # a quarter of the samples it trains on
     assert batch(6000, batch_size=700) == 700
 
 
