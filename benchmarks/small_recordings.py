@@ -15,6 +15,7 @@ Usage::
 
     python benchmarks/small_recordings.py --jobs 2
     python benchmarks/small_recordings.py --variants defaults "lr 3e-4" --seeds 1 --reference
+    python benchmarks/small_recordings.py --variants defaults "batch 512 (0.12)" --held-out
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from robustness import BASE, SETTINGS, cell_key  # noqa: E402
 
 SMALL = {name: SETTINGS[name] for name in ("T=1k", "T=1k mirrored")}
 REFERENCE = {"T=20k": {}, "T=20k mirrored": SETTINGS["mirrored blocks"]}
+# A length outside the family, between its 1,000 and 5,000 samples: where rules for short
+# recordings (the batch, the width, the ensemble) hand over to the long-recording defaults.
+HELD_OUT = {"T=1.5k": {"n_samples": 1_500}}
 VARIANTS: dict[str, dict] = {
     "defaults": {},
     "0.10 defaults (no gap, width 180)": {"behavior_gap": 0, "hidden_units": 180},
@@ -130,6 +134,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="training variants to run (default: all)")
     parser.add_argument("--reference", action="store_true",
                         help="add T = 20,000 (both ground truths) with the defaults")
+    parser.add_argument("--held-out", action="store_true",
+                        help="add T = 1,500 (not in the family) for each variant")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes")
     parser.add_argument("--cache", default="benchmarks/small_recordings_cache.jsonl",
                         help="JSON-lines file of finished cells ('' for none)")
@@ -137,6 +143,9 @@ def main(argv: list[str] | None = None) -> dict:
     seeds = list(range(args.seeds))
     rows = [(name, setting, variant) for variant in (args.variants or VARIANTS)
             for name, setting in SMALL.items()]
+    if args.held_out:
+        rows += [(name, setting, variant) for variant in (args.variants or VARIANTS)
+                 for name, setting in HELD_OUT.items()]
     if args.reference:
         rows += [(name, setting, "defaults") for name, setting in REFERENCE.items()]
     cells = [(name, setting, seed, variant) for name, setting, variant in rows for seed in seeds]
