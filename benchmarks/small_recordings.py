@@ -141,11 +141,9 @@ def main(argv: list[str] | None = None) -> dict:
                         help="JSON-lines file of finished cells ('' for none)")
     args = parser.parse_args(argv)
     seeds = list(range(args.seeds))
+    lengths = {**SMALL, **(HELD_OUT if args.held_out else {})}
     rows = [(name, setting, variant) for variant in (args.variants or VARIANTS)
-            for name, setting in SMALL.items()]
-    if args.held_out:
-        rows += [(name, setting, variant) for variant in (args.variants or VARIANTS)
-                 for name, setting in HELD_OUT.items()]
+            for name, setting in lengths.items()]
     if args.reference:
         rows += [(name, setting, "defaults") for name, setting in REFERENCE.items()]
     cells = [(name, setting, seed, variant) for name, setting, variant in rows for seed in seeds]

@@ -327,10 +327,9 @@ def _objective_losses(reference, others, objectives, similarity, temperature, ta
     losses = [None] * len(objectives)
     groups: dict[tuple, list[int]] = {}
     for index, objective in enumerate(objectives):
-        block = objective.output_slice
         if objective.loss == "mse":
             target = targets if objective.columns is None else targets[:, list(objective.columns)]
-            losses[index] = (reference[:, block] - target).pow(2).sum(1).mean()
+            losses[index] = (reference[:, objective.output_slice] - target).pow(2).sum(1).mean()
         else:
             kind = (objective.positive, objective.columns)
             groups.setdefault((kind, objective.stop - objective.start), []).append(index)
