@@ -126,6 +126,11 @@ class ConvEncoder(nn.Module):
         return self.net(windows).squeeze(-1)
 
 
+# float32 outputs resolve about 1e-7 of their scale; a direction of a block below 1e-5 of its
+# largest singular value is rank that training lost, not signal to align.
+_ALIGN_RCOND = 1e-5
+
+
 class EncoderEnsemble(nn.Module):
     """Encoders fitted on the same data, each aligned block by block to the first; the
     embedding is their mean.
@@ -177,21 +182,29 @@ class EncoderEnsemble(nn.Module):
     def align(self, inputs: torch.Tensor, blocks, batch_size: int = 4096) -> None:
         """Set each member's affine map onto member 0 (which keeps the identity): per block
         of latents (lists of indices), the least-squares fit, with an intercept, of member
-        0's block from the member's block on ``inputs``."""
+        0's block from the member's block on ``inputs``.
+
+        The fit is solved on centred blocks by SVD, and directions of a member's block below
+        ``_ALIGN_RCOND`` of its largest singular value are left out: a block that training
+        left nearly degenerate would otherwise amplify float32 rounding in the members'
+        outputs (and LAPACK's own, which varies with memory alignment) into maps that differ
+        from one identical fit to the next.
+        """
         outputs = [torch.cat([member(inputs[i:i + batch_size])
                               for i in range(0, len(inputs), batch_size)]).double().cpu()
                    for member in self.members]
         weight = torch.eye(self.weight.shape[1], dtype=torch.float64).repeat(len(outputs), 1, 1)
         bias = torch.zeros(self.bias.shape, dtype=torch.float64)
-        ones = outputs[0].new_ones(len(inputs), 1)
         for k, output in enumerate(outputs[1:], start=1):
             weight[k] = 0.0
             for block in blocks:
                 index = torch.tensor(block)
-                coef = torch.linalg.lstsq(torch.cat([output[:, index], ones], 1),
-                                          outputs[0][:, index]).solution
-                weight[k][index[:, None], index] = coef[:-1]
-                bias[k, index] = coef[-1]
+                source, target = output[:, index], outputs[0][:, index]
+                source_mean, target_mean = source.mean(0), target.mean(0)
+                coef = torch.linalg.lstsq(source - source_mean, target - target_mean,
+                                          rcond=_ALIGN_RCOND, driver="gelsd").solution
+                weight[k][index[:, None], index] = coef
+                bias[k, index] = target_mean - source_mean @ coef
         self.weight.copy_(weight)
         self.bias.copy_(bias)
 

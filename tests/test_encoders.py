@@ -150,3 +150,30 @@ def test_stacked_members_give_each_member_s_output_and_gradients(name):
         assert (before is None) == (after is None)
         if before is not None:
             np.testing.assert_allclose(before, 2 * after, rtol=1e-4, atol=1e-6)
+
+
+def test_ensemble_alignment_leaves_out_a_collapsed_direction_of_a_block():
+    # Member 1's block spans one direction; its second latent differs from a copy of the first
+    # by float32-sized wiggles only. Fitting that direction would map rounding onto member 0
+    # with weights of order 1e7; left out, the weights stay those of the direction that is
+    # there, and the fit is the same whatever the memory layout of the outputs.
+    first = build_encoder("mlp", 5, 2, 16, torch.Generator().manual_seed(0))
+    second = copy.deepcopy(first)
+    with torch.no_grad():
+        second[-1].weight[1] = second[-1].weight[0] * (1 + 1e-7)
+        second[-1].bias[1] = second[-1].bias[0]
+    ensemble = EncoderEnsemble([first, second], n_latents=2)
+    inputs = torch.randn(500, 5)
+    ensemble.align(inputs, [[0, 1]])
+    weights = ensemble.weight[1].clone()
+    assert weights.abs().max() < 10
+    with torch.no_grad():
+        collapsed = second(inputs)[:, 0].double()
+        target = first(inputs).double()
+    # The one direction there is fitted: member 0's block from the collapsed latent.
+    expected = torch.linalg.lstsq(torch.stack([collapsed - collapsed.mean(),
+                                               torch.zeros_like(collapsed)], 1),
+                                  target - target.mean(0), driver="gelsd").solution
+    np.testing.assert_allclose(weights.sum(0), expected[0], rtol=1e-3, atol=1e-4)
+    ensemble.align(inputs.clone()[torch.arange(500)], [[0, 1]])
+    assert torch.equal(ensemble.weight[1], weights)
