@@ -64,9 +64,17 @@ _TRANSFORM_BATCH = 8192
 # and scores of different settings compare.
 _SCORE_BATCHES = 4
 _SCORE_BATCH_SIZE = 512
+# Short recordings: fewer than this many training samples per latent. There the default width
+# is capped, several encoders are trained and the regulariser is weaker (below).
+SHORT_SAMPLES_PER_LATENT = 16 * 30
 # n_encoders="auto" on short recordings: on the robustness family's 1,000-sample settings 4
 # encoders scored 0.873 / 0.898 against one encoder's 0.864 / 0.838 (user guide, Defaults).
 AUTO_ENCODERS = 4
+# regularizer_weight="auto": the paper's 0.1, and 0.03 on short recordings, where it scored
+# 0.920 / 0.914 against 0.891 / 0.908 on the family's 1,000-sample settings (seeds 0-2), and
+# above 0.1 on four of five short recordings of kinds it was not chosen on (user guide,
+# Defaults).
+AUTO_REGULARIZER_WEIGHT, AUTO_SHORT_REGULARIZER_WEIGHT = 0.1, 0.03
 # batch_size="auto": n_samples // 4 within these. On the family's 1,000-sample settings batches
 # of 64-256 scored 0.881-0.891 / 0.908-0.923 against 0.873 / 0.898 at 512, 32 lower again; at
 # 3,000 samples 375 scored below 512 (user guide, Defaults), so 512 from 2,048 samples on.
@@ -104,6 +112,13 @@ def _check_lag(n_samples: int, name: str, lag: int) -> None:
         raise ValueError(
             f"X has {n_samples} samples but {name}={lag} needs at least {lag + 1}."
         )
+
+
+def _short_recording(n_latents: int, n_samples: int) -> bool:
+    """Whether ``n_samples`` training samples make a short recording for ``n_latents``
+    latents: where the default width is capped and the ``"auto"`` rules of ``n_encoders`` and
+    ``regularizer_weight`` differ."""
+    return n_samples < SHORT_SAMPLES_PER_LATENT * n_latents
 
 
 def _constant_columns(y: np.ndarray) -> list[int]:
@@ -239,6 +254,7 @@ class _FitInputs:
     time_offset: int
     time_delta: int
     behavior_gap: int
+    regularizer_weight: float
     label_scaling: tuple[np.ndarray, np.ndarray] | None
     previous_curve: dict[str, np.ndarray] | None
 
@@ -476,8 +492,11 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         ``behavior_gap_``. Unused for ``behavior_distribution="discrete"``.
     delta : float, default=0.1
         Standard deviation of the ``"delta_normal"`` query.
-    regularizer_weight : float, default=0.1
-        Final weight ``lambda`` of the Jacobian regulariser; 0 switches it off.
+    regularizer_weight : float or "auto", default="auto"
+        Final weight ``lambda`` of the Jacobian regulariser; 0 switches it off. ``"auto"``:
+        0.1 (the paper's), and 0.03 on recordings shorter than ``480 * n_latents`` training
+        samples, where the stronger weight keeps the blocks from separating as well (user
+        guide, Defaults). The fitted value is ``regularizer_weight_``.
     regularizer_start : int or float, default=0.25
         Step where the regulariser's weight starts its linear ramp up from 0 (an int), or that
         fraction of ``max_iter`` (a float in [0, 1], rounded down to a step).
@@ -573,6 +592,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         The ``time_delta`` used by the behaviour positives.
     behavior_gap_ : int
         The ``behavior_gap`` used by the behaviour positives.
+    regularizer_weight_ : float
+        The regulariser's final weight (``regularizer_weight``, or what ``"auto"`` chose).
     behavior_r2_ : float
         Fitted with ``y`` only: the coefficient of determination of ``y`` by a linear read-out
         of the behaviour block, on the training data (for ``behavior_distribution="discrete"``,
@@ -636,7 +657,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
                        StrOptions({"auto", "time_offset"})],
         "behavior_gap": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "delta": [Interval(Real, 0, None, closed="neither")],
-        "regularizer_weight": [Interval(Real, 0, None, closed="left")],
+        "regularizer_weight": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "regularizer_start": [
             Interval(Integral, 0, None, closed="left"),
             Interval(RealNotInt, 0, 1, closed="both"),
@@ -678,7 +699,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         time_delta: int | str = "auto",
         behavior_gap: int | str = "auto",
         delta: float = 0.1,
-        regularizer_weight: float = 0.1,
+        regularizer_weight: float | str = "auto",
         regularizer_start: int | float = 0.25,
         regularizer_full: int | float = 0.5,
         n_projections: int = 1,
@@ -892,8 +913,18 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         if warm:
             return self._encoder_spec["n_encoders"]
         # Measured with the MLP only: a "conv" fit, several times dearer, keeps one encoder.
-        short = n_samples < 16 * 30 * n_latents
+        short = _short_recording(n_latents, n_samples)
         return AUTO_ENCODERS if short and self.encoder == "mlp" else 1
+
+    def _regularizer_weight(self, n_latents: int, n_samples: int, warm: bool) -> float:
+        """``regularizer_weight``, or for ``"auto"`` a weaker one on short recordings (a warm
+        start keeps the fitted weight)."""
+        if self.regularizer_weight != "auto":
+            return self.regularizer_weight
+        if warm:
+            return self.regularizer_weight_
+        return (AUTO_SHORT_REGULARIZER_WEIGHT if _short_recording(n_latents, n_samples)
+                else AUTO_REGULARIZER_WEIGHT)
 
     @property
     def n_encoders_(self) -> int:
@@ -968,11 +999,10 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
                 f"regularizer_full (step {full}) must not come before regularizer_start "
                 f"(step {start})."
             )
+        weight = self._regularizer_weight(n_latents, n_train, warm)
         # The weight never decreases, so the last step tells whether it is ever on.
         last_step = first_step + self.max_iter - 1
-        if self.regularizer_weight > 0 and regularizer_weight(
-            last_step, self.regularizer_weight, start, full
-        ) == 0:
+        if weight > 0 and regularizer_weight(last_step, weight, start, full) == 0:
             warnings.warn(
                 f"regularizer_start (step {start}) leaves no step of max_iter={self.max_iter} "
                 "with the regulariser on; set regularizer_weight=0 to train without it, or move "
@@ -1027,7 +1057,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             learning_rate=self.learning_rate,
             similarity=self.similarity,
             temperature=self.temperature,
-            regularizer_weight=self.regularizer_weight,
+            regularizer_weight=weight,
             regularizer_start=start,
             regularizer_full=full,
             n_projections=self.n_projections,
@@ -1046,6 +1076,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             X=X, y=y, bounds=bounds, discrete=discrete, spec=spec, device=device,
             objectives=objectives, time_offset=time_offset, time_delta=time_delta,
             behavior_gap=gap,
+            regularizer_weight=weight,
             label_scaling=label_scaling,
             previous_curve=self.loss_curve_ if warm else None,
         )
@@ -1179,6 +1210,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         self.time_offset_ = fitted.time_offset
         self.time_delta_ = fitted.time_delta
         self.behavior_gap_ = fitted.behavior_gap
+        self.regularizer_weight_ = fitted.regularizer_weight
         self.__dict__.pop("label_mean_", None)
         self.__dict__.pop("label_scale_", None)
         if fitted.label_scaling is not None:
@@ -1502,6 +1534,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             state.setdefault("time_offset_", state["time_offset"])
             state.setdefault("time_delta_", 1)
             state.setdefault("behavior_gap_", 0)  # before 0.11 positives had no gap
+            # Before 0.14 the parameter was the weight used.
+            state.setdefault("regularizer_weight_", state["regularizer_weight"])
         super().__setstate__(state)
 
     def save(self, path: str | os.PathLike) -> None:
@@ -1568,6 +1602,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             "time_offset_": int(self.time_offset_),
             "time_delta_": int(self.time_delta_),
             "behavior_gap_": int(self.behavior_gap_),
+            "regularizer_weight_": float(self.regularizer_weight_),
             **({"behavior_r2_": self.behavior_r2_} if hasattr(self, "behavior_r2_") else {}),
             "loss_names": list(self.loss_curve_),
             "device_": str(self.device_),
@@ -1632,6 +1667,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             estimator.time_offset_ = int(fitted.get("time_offset_", params["time_offset"]))
             estimator.time_delta_ = int(fitted.get("time_delta_", 1))
             estimator.behavior_gap_ = int(fitted.get("behavior_gap_", 0))
+            estimator.regularizer_weight_ = float(fitted.get("regularizer_weight_",
+                                                             params["regularizer_weight"]))
             if "behavior_r2_" in fitted:
                 estimator.behavior_r2_ = float(fitted["behavior_r2_"])
             if "feature_names_in_" in fitted:

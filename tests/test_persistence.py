@@ -240,6 +240,23 @@ def test_time_delta_auto_of_files_and_pickles_before_0_9_keeps_meaning_the_time_
     assert current.time_delta == "auto"
 
 
+def test_files_and_pickles_from_before_regularizer_weight_auto_keep_the_weight_used(
+        model, tmp_path):
+    def as_fitted_before(metadata):
+        metadata["params"]["regularizer_weight"] = 0.1
+        del metadata["fitted"]["regularizer_weight_"]
+
+    old = loaded_as_saved_by("0.13.0", model, tmp_path / "model.safetensors", as_fitted_before)
+    assert old.regularizer_weight == old.regularizer_weight_ == 0.1
+    unpickled = unpickled_as_saved_by("0.13.0", model, drop=("regularizer_weight_",),
+                                      regularizer_weight=0.1)
+    assert unpickled.regularizer_weight == unpickled.regularizer_weight_ == 0.1
+    # This version's fitted weight round-trips.
+    assert model.regularizer_weight == "auto" and model.regularizer_weight_ == 0.03
+    model.save(tmp_path / "current.safetensors")
+    assert xCEBRAAttributor.load(tmp_path / "current.safetensors").regularizer_weight_ == 0.03
+
+
 @pytest.mark.parametrize(("saved", "older"), [
     ("0.8.0", True), ("0.8.12", True), ("0.9.0", False), ("0.10.0", False), ("1.0", False),
     (None, True),
