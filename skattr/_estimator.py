@@ -64,9 +64,13 @@ _TRANSFORM_BATCH = 8192
 # and scores of different settings compare.
 _SCORE_BATCHES = 4
 _SCORE_BATCH_SIZE = 512
-# Short recordings: fewer than this many training samples per latent. There the default width
-# is capped, several encoders are trained and the regulariser is weaker (below).
-SHORT_SAMPLES_PER_LATENT = 16 * 30
+# The default width: the paper's units per latent, capped on short recordings at one unit per
+# this many samples.
+PAPER_UNITS_PER_LATENT, SAMPLES_PER_UNIT = 30, 16
+# Short recordings: fewer training samples per latent than the paper's width needs under that
+# cap. There the default width is capped, several encoders are trained and the regulariser is
+# weaker (below).
+SHORT_SAMPLES_PER_LATENT = SAMPLES_PER_UNIT * PAPER_UNITS_PER_LATENT
 # n_encoders="auto" on short recordings: on the robustness family's 1,000-sample settings 4
 # encoders scored 0.873 / 0.898 against one encoder's 0.864 / 0.838 (user guide, Defaults).
 AUTO_ENCODERS = 4
@@ -903,7 +907,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             return self.hidden_units
         if warm:
             return self._encoder_spec["hidden_units"]
-        return min(30 * n_latents, max(n_samples // 16, 5 * n_latents))
+        return min(PAPER_UNITS_PER_LATENT * n_latents,
+                   max(n_samples // SAMPLES_PER_UNIT, 5 * n_latents))
 
     def _n_encoders(self, n_latents: int, n_samples: int, warm: bool) -> int:
         """``n_encoders``, or for ``"auto"`` several on short recordings (a warm start keeps
