@@ -103,15 +103,19 @@ def run_cell(setting: dict, seed: int, params: dict, method: str) -> dict:
                                                         **params})
         model.fit(X, y)
         inverted, gradient = model.attribution_map_, model.attribute(X, method="gradient")
+        # The inverse of the encoder's own Jacobian, without the blocks' unmixing (0.14's map).
+        extra = {"inverted_own": attribution_auc(truth, model.attribute(X, output_map=None))}
     else:
         sys.path.insert(0, str(Path(__file__).parent))  # worker processes start without it
         from _cebra_xcebra import cebra_maps
 
         inverted, gradient = cebra_maps(X, y, n_behavior, n_time, seed, **params)
+        extra = {}
     return {
         "inverted_gradient": attribution_auc(truth, inverted),
         "gradient": attribution_auc(truth, gradient),
         "seconds": time.perf_counter() - start,
+        **extra,
     }
 
 
@@ -161,6 +165,8 @@ def summarise(scores: dict[str, list[dict]]) -> dict:
         rows[name] = {"inverted_mean": inverted.mean(), "inverted_min": inverted.min(),
                       "gradient_mean": gradient.mean(), "gradient_min": gradient.min(),
                       "inverted_all": inverted.tolist()}
+        if all("inverted_own" in cell for cell in cells):
+            rows[name]["own_mean"] = float(np.mean([cell["inverted_own"] for cell in cells]))
     means = np.array([row["inverted_mean"] for row in rows.values()])
     gradient_means = np.array([row["gradient_mean"] for row in rows.values()])
     worst = min(rows, key=lambda name: rows[name]["inverted_mean"])
@@ -176,15 +182,22 @@ def summarise(scores: dict[str, list[dict]]) -> dict:
 
 
 def print_table(summary: dict, label: str) -> None:
+    """The summary as markdown; the inverse of the encoder's own Jacobian (``unmix_blocks``
+    off) in a last column where every cell has it."""
+    own = all("own_mean" in row for row in summary["rows"].values())
     print(f"\n{label}\n")
-    print("| setting | inverted gradient: mean | worst seed | seeds | gradient: mean | worst |")
-    print("|---|---:|---:|---|---:|---:|")
+    print("| setting | inverted gradient: mean | worst seed | seeds | gradient: mean | worst |"
+          + (" not unmixed: mean |" if own else ""))
+    print("|---|---:|---:|---|---:|---:|" + ("---:|" if own else ""))
     for name, row in summary["rows"].items():
         seeds = " / ".join(f"{value:.3f}" for value in row["inverted_all"])
         print(f"| {name} | {row['inverted_mean']:.3f} | {row['inverted_min']:.3f} | {seeds} | "
-              f"{row['gradient_mean']:.3f} | {row['gradient_min']:.3f} |")
+              f"{row['gradient_mean']:.3f} | {row['gradient_min']:.3f} |"
+              + (f" {row['own_mean']:.3f} |" if own else ""))
+    own_mean = np.mean([row["own_mean"] for row in summary["rows"].values()]) if own else 0
     print(f"| **all settings** | **{summary['inverted_mean']:.3f}** | "
-          f"{summary['inverted_worst_fit']:.3f} | | {summary['gradient_mean']:.3f} | |")
+          f"{summary['inverted_worst_fit']:.3f} | | {summary['gradient_mean']:.3f} | |"
+          + (f" {own_mean:.3f} |" if own else ""))
     print(f"\nworst setting: {summary['worst_setting']} "
           f"(inverted gradient {summary['inverted_worst']:.3f}); inverted above gradient in "
           f"{summary['settings_where_inverted_beats_gradient']} of {len(summary['rows'])}")
@@ -194,6 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 small settings, 1 seed")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per setting (3; quick 1)")
+    parser.add_argument("--first-seed", type=int, default=0, help="the first seed")
     parser.add_argument("--settings", nargs="*", default=None, help="names of settings to run")
     parser.add_argument("--params", default="{}", help="estimator parameters as JSON")
     parser.add_argument("--cebra", action="store_true", help="cebra 0.6.1 instead of skattr")
@@ -204,7 +218,8 @@ def main(argv: list[str] | None = None) -> dict:
     settings = QUICK if args.quick else SETTINGS
     if args.settings:
         settings = {name: settings[name] for name in args.settings}
-    seeds = list(range(args.seeds or (1 if args.quick else 3)))
+    seeds = list(range(args.first_seed, args.first_seed + (args.seeds or (1 if args.quick
+                                                                         else 3))))
     params = json.loads(args.params)
     method = "cebra" if args.cebra else "skattr"
     scores = run(settings, seeds, params, method, args.jobs, Path(args.cache) if args.cache

@@ -54,6 +54,7 @@ from ._training import (
     mean_objective_losses,
     train,
 )
+from ._unmixing import block_unmixing
 from ._version import DOCS_URL, __version__
 from .callbacks import Callback, ProgressBar
 from .metrics import attribution_auc
@@ -557,6 +558,16 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         (3 seeds) damping 1 with ``row_norm="max"`` raised the family mean of the inverted
         gradient's AUC from 0.900 (exact inverse, rows ``"l2"``) to 0.944 and its worst family
         from 0.714 to 0.769 (user guide, Defaults).
+    unmix_blocks : bool, default=True
+        Invert the Jacobian of the embedding with the time block's linear dependence on the
+        behaviour block removed (``block_unmixing_``), in ``attribution_map_``, :meth:`score`
+        and :meth:`attribute`. With the time objective on the whole embedding the time block
+        may hold a part of the behaviour latents as well, and the inverse then attributes the
+        behaviour block to neurons that only the time latents drive. The part is the
+        regression of the time block's increments on the behaviour block's, over
+        ``time_offset_`` samples of the training data: it assumes that the time-only
+        latents' increments are uncorrelated with the behaviour's (user guide, Attribution
+        maps). No effect without a behaviour block.
     callbacks : list of Callback, default=None
         :mod:`skattr.callbacks` objects whose hooks the training loop calls (early stopping,
         checkpoints, your own). ``fit`` uses deep copies, kept as ``callbacks_``; the objects
@@ -598,6 +609,11 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         The ``behavior_gap`` used by the behaviour positives.
     regularizer_weight_ : float
         The regulariser's final weight (``regularizer_weight``, or what ``"auto"`` chose).
+    block_unmixing_ : ndarray of shape (n_latents, n_latents)
+        The linear map of the embedding whose Jacobian the inverted gradient inverts when
+        ``unmix_blocks=True``: the identity but for minus the coefficients of the time-only
+        dimensions' increments regressed on the behaviour dimensions' (identity without a
+        behaviour block).
     behavior_r2_ : float
         Fitted with ``y`` only: the coefficient of determination of ``y`` by a linear read-out
         of the behaviour block, on the training data (for ``behavior_distribution="discrete"``,
@@ -681,6 +697,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         "validation_fraction": [Interval(RealNotInt, 0, 1, closed="neither"), None],
         "row_norm": [StrOptions(set(attribution.ROW_NORMS)), None],
         "inverse_damping": [Interval(Real, 0, None, closed="left")],
+        "unmix_blocks": ["boolean"],
         "callbacks": [list, None],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -717,6 +734,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         validation_fraction: float | None = None,
         row_norm: str | None = "max",
         inverse_damping: float = 1.0,
+        unmix_blocks: bool = True,
         callbacks: list | None = None,
         verbose: bool = False,
         warm_start: bool = False,
@@ -749,6 +767,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         self.validation_fraction = validation_fraction
         self.row_norm = row_norm
         self.inverse_damping = inverse_damping
+        self.unmix_blocks = unmix_blocks
         self.callbacks = callbacks
         self.verbose = verbose
         self.warm_start = warm_start
@@ -1222,8 +1241,13 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             self.label_mean_, self.label_scale_ = fitted.label_scaling
         self.embedding_names_ = _embedding_names(fitted.objectives, fitted.spec["n_latents"])
         self.__dict__.pop("behavior_r2_", None)
+        self.block_unmixing_ = np.eye(fitted.spec["n_latents"])
         if fitted.y is not None:
             embedding = self._embed(fitted.X, fitted.bounds)
+            blocks = latent_blocks(fitted.objectives, fitted.spec["n_latents"])
+            self.block_unmixing_ = block_unmixing(
+                embedding, [i for name, dims in blocks.items() if name != "time" for i in dims],
+                blocks.get("time", []), fitted.time_offset, fitted.bounds)
             self.behavior_r2_ = float(np.mean([
                 _behavior_r2(embedding[:, o.output_slice],
                              fitted.y if o.columns is None else fitted.y[:, list(o.columns)],
@@ -1314,8 +1338,9 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             ``layer`` / ``attribute_to_layer_input`` to attribute every unit of a hidden layer
             of ``module_``, named as in ``module_.named_modules()``) and the method's (e.g.
             ``rcond``, ``solver``, ``n_steps``, ``rule``, ``baselines``; the inverted
-            gradient's ``damping`` defaults to ``inverse_damping``, ``row_norm`` to the
-            estimator's).
+            gradient's ``damping`` defaults to ``inverse_damping``, its ``output_map`` to
+            ``block_unmixing_`` if ``unmix_blocks`` (``output_map=None`` inverts the encoder's
+            own Jacobian), ``row_norm`` to the estimator's).
 
         Returns
         -------
@@ -1375,10 +1400,17 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             params.setdefault("row_norm", self.row_norm)
         if implementation is attribution.InvertedNeuronGradient:
             params.setdefault("damping", self.inverse_damping)
+            if params.get("layer") is None:
+                params.setdefault("output_map", self._output_map())
         target = params.get("target")
         if method == "igc" and target is not None:
             module, params["target"] = self._igc_readout(module, inputs, target)
         return attribution.attribute(module, inputs, method, **params)
+
+    def _output_map(self) -> np.ndarray | None:
+        """The linear map of the embedding whose Jacobian the inverted gradient inverts
+        (``None``: the encoder's own)."""
+        return self.block_unmixing_ if self.unmix_blocks else None
 
     def _igc_readout(self, module, inputs, target):
         """IGC of a behaviour target: the encoder followed by the behaviour block's linear
@@ -1541,6 +1573,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             state.setdefault("behavior_gap_", 0)  # before 0.11 positives had no gap
             # Before 0.14 the parameter was the weight used.
             state.setdefault("regularizer_weight_", state["regularizer_weight"])
+            state.setdefault("block_unmixing_", np.eye(len(state["embedding_names_"])))
         super().__setstate__(state)
 
     def save(self, path: str | os.PathLike) -> None:
@@ -1592,6 +1625,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         arrays = {f"module_.{name}": value for name, value in
                   _persistence.encoder_weights(self.module_).items()}
         arrays["attribution_map_"] = self.attribution_map_
+        arrays["block_unmixing_"] = self.block_unmixing_
         for name in ("label_mean_", "label_scale_"):
             if hasattr(self, name):
                 arrays[name] = getattr(self, name)
@@ -1658,6 +1692,9 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
             )
             estimator.device_ = resolved
             estimator.attribution_map_ = arrays["attribution_map_"]
+            # Before 0.15 the inverse was of the encoder's own Jacobian.
+            estimator.block_unmixing_ = arrays.get(
+                "block_unmixing_", np.eye(int(estimator._encoder_spec["n_latents"])))
             for name in ("label_mean_", "label_scale_", "validation_loss_curve_"):
                 if name in arrays:
                     setattr(estimator, name, arrays[name])

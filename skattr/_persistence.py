@@ -152,9 +152,10 @@ def upgrade_params(params: dict, saved: str | None) -> dict:
     # Before 0.2 there was no time_delta (the query took one-step label changes), before 0.6
     # no row_norm (maps were raw), before 0.8 no inverse_damping (the inverse was exact),
     # before 0.11 no behavior_gap (positives could be their reference's time neighbours),
-    # before 0.12 no n_encoders (a fit trained one encoder).
+    # before 0.12 no n_encoders (a fit trained one encoder), before 0.15 no unmix_blocks (the
+    # inverse was of the encoder's own Jacobian).
     params = {"time_delta": 1, "row_norm": None, "inverse_damping": 0.0, "behavior_gap": 0,
-              "n_encoders": 1, **params}
+              "n_encoders": 1, "unmix_blocks": False, **params}
     if params.get("time_delta") == "auto" and saved_before(saved, (0, 9)):
         # Before 0.9, time_delta="auto" meant the time offset; now it reads the labels. (From
         # 0.9 to 0.10 it changed rule; a fitted model keeps its time_delta_ either way.)

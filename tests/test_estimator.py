@@ -55,9 +55,10 @@ def test_the_map_is_the_damped_inverse_with_rows_normalised_per_sample_by_defaul
     assert (model.row_norm, model.inverse_damping) == ("max", 1.0)
     inputs = torch.tensor(X, dtype=torch.float32)
     np.testing.assert_allclose(
-        model.attribution_map_, attribute(model.module_, inputs, row_norm="max", damping=1.0),
+        model.attribution_map_, attribute(model.module_, inputs, row_norm="max", damping=1.0,
+                                          output_map=model.block_unmixing_),
         rtol=1e-6)
-    np.testing.assert_allclose(model.attribute(X, row_norm=None, damping=0.0),
+    np.testing.assert_allclose(model.attribute(X, row_norm=None, damping=0.0, output_map=None),
                                attribute(model.module_, inputs), rtol=1e-6)
     exact = fitted(X, y, row_norm=None, inverse_damping=0.0)
     np.testing.assert_allclose(exact.attribution_map_,
@@ -69,6 +70,32 @@ def test_the_map_is_the_damped_inverse_with_rows_normalised_per_sample_by_defaul
                                rtol=1e-6)
     # IGC's sums are not a mean over samples: its rows still sum to 1 (label-free).
     np.testing.assert_allclose(model.attribute(X, method="igc").sum(1), 1.0, atol=2e-2)
+
+
+def test_the_inverse_is_of_the_embedding_with_the_time_block_unmixed(synthetic):
+    from skattr.stats import blocks
+
+    X, y, _, _ = synthetic
+    model = fitted(X, y)
+    assert model.unmix_blocks
+    # Brute force: the time dimensions' increments over time_offset_ samples regressed on the
+    # behaviour dimensions'.
+    behavior, time = blocks(model)["behavior"], blocks(model)["time"]
+    increments = model.transform(X).astype(float)
+    increments = increments[model.time_offset_:] - increments[:-model.time_offset_]
+    increments -= increments.mean(0)
+    coefficients = np.linalg.lstsq(increments[:, behavior], increments[:, time], rcond=None)[0]
+    expected = np.eye(4)
+    expected[np.ix_(time, behavior)] = -coefficients.T
+    np.testing.assert_allclose(model.block_unmixing_, expected, atol=1e-6)
+    assert np.abs(coefficients).max() > 1e-3
+    own = model.attribute(X, output_map=None)
+    assert not np.allclose(model.attribution_map_, own, rtol=1e-3)
+    # The parameter is read when the map is computed, as inverse_damping is.
+    np.testing.assert_allclose(clone(model).set_params(unmix_blocks=False).fit(X, y)
+                               .attribution_map_, own, rtol=1e-6)
+    # Without a behaviour block there is nothing to unmix.
+    np.testing.assert_array_equal(fitted(X).block_unmixing_, np.eye(4))
 
 
 def test_regularizer_is_off_before_its_start_step(synthetic):

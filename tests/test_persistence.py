@@ -257,6 +257,31 @@ def test_files_and_pickles_from_before_regularizer_weight_auto_keep_the_weight_u
     assert xCEBRAAttributor.load(tmp_path / "current.safetensors").regularizer_weight_ == 0.03
 
 
+def test_files_and_pickles_from_before_unmix_blocks_invert_the_encoder_s_own_jacobian(
+        model, synthetic, tmp_path):
+    from skattr import _persistence
+
+    model.save(tmp_path / "current.safetensors")
+    arrays, metadata = _persistence.read_file(tmp_path / "current.safetensors")
+    del arrays["block_unmixing_"], metadata["params"]["unmix_blocks"]
+    metadata["skattr_version"] = "0.14.0"
+    _persistence.write_file(tmp_path / "old.safetensors", arrays, metadata)
+    with pytest.warns(SkattrVersionWarning, match="saved with skattr 0.14.0"):
+        old = xCEBRAAttributor.load(tmp_path / "old.safetensors")
+    unpickled = unpickled_as_saved_by("0.14.0", model, drop=("unmix_blocks", "block_unmixing_"))
+    X = synthetic[0]
+    for estimator in (old, unpickled):
+        assert estimator.unmix_blocks is False
+        np.testing.assert_array_equal(estimator.block_unmixing_, np.eye(4))
+        np.testing.assert_allclose(estimator.attribute(X), model.attribute(X, output_map=None),
+                                   rtol=1e-6)
+    # This version's unmixing round-trips.
+    assert not np.array_equal(model.block_unmixing_, np.eye(4))
+    current = xCEBRAAttributor.load(tmp_path / "current.safetensors")
+    np.testing.assert_array_equal(current.block_unmixing_, model.block_unmixing_)
+    assert current.unmix_blocks is True
+
+
 @pytest.mark.parametrize(("saved", "older"), [
     ("0.8.0", True), ("0.8.12", True), ("0.9.0", False), ("0.10.0", False), ("1.0", False),
     (None, True),

@@ -50,6 +50,14 @@ class InvertedNeuronGradient(AttributionMethod):
         so rows on a common scale (``row_norm``) do not depend on it. With ``damping > 0``,
         ``C + damping I`` is positive definite and is solved by Cholesky: ``solver`` and
         ``rcond`` apply to the exact inverse only.
+    output_map : array-like of shape (K, K), default=None
+        Invert the Jacobian of ``U f(x)`` (``U = output_map``, invertible), a linear map of the
+        model's outputs, instead of ``f``'s: ``xCEBRAAttributor`` passes its
+        ``block_unmixing_`` here. The exact inverse of ``U J`` is ``U^-T`` times that of
+        ``J``, so the row of an output that ``U`` leaves alone (``U e_k = e_k``) is ``J``'s
+        own; such rows are taken from ``J``'s inverse with damping too, which is not
+        equivariant under ``U`` and would otherwise move them. ``None`` inverts ``f``'s own
+        Jacobian.
 
     Examples
     --------
@@ -65,7 +73,7 @@ class InvertedNeuronGradient(AttributionMethod):
     name = "inverted-gradient"
 
     def __init__(self, solver: str = "svd", rcond: float | None = None,
-                 damping: float = 0.0) -> None:
+                 damping: float = 0.0, output_map=None) -> None:
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}; got {solver!r}.")
         if rcond is not None and not rcond >= 0:
@@ -76,14 +84,39 @@ class InvertedNeuronGradient(AttributionMethod):
         self.solver = solver
         self.rcond = rcond
         self.damping = float(damping)
+        self.output_map = None if output_map is None else torch.as_tensor(output_map)
+        if self.output_map is not None and (
+                self.output_map.ndim != 2
+                or self.output_map.shape[0] != self.output_map.shape[1]):
+            raise ValueError("output_map must be a square matrix (K, K) or None; got shape "
+                             f"{tuple(self.output_map.shape)}.")
 
     def attribute_batch(self, model, inputs, lag_reduction, target=None):
         jac = reduce_lags(jacobian(model, inputs), lag_reduction)
+        precision = jac.dtype  # of the model: sets the exact inverse's cut-off
+        if self.output_map is None:
+            return self._invert(jac, precision)
+        output_map = self.output_map.to(jac.device, torch.float64)
+        if output_map.shape[1] != jac.shape[1]:
+            raise ValueError(f"output_map has shape {tuple(output_map.shape)}; the model has "
+                             f"{jac.shape[1]} outputs.")
+        maps = self._invert(output_map @ jac.to(torch.float64), precision)
+        # Rows whose output the map leaves alone (column k of output_map is e_k): the exact
+        # inverse of output_map @ J has J's own there, the damped one need not.
+        kept = (output_map == torch.eye(len(output_map), dtype=output_map.dtype,
+                                        device=output_map.device)).all(0)
+        if kept.any():
+            maps[:, kept] = self._invert(jac, precision)[:, kept]
+        return maps
+
+    def _invert(self, jac: torch.Tensor, precision: torch.dtype) -> torch.Tensor:
+        """The (damped) inverse of ``jac`` ``(B, K, N)``, transposed, in float64; the exact
+        inverse's default cut-off is that of ``precision``."""
         if self.damping > 0:
             return damped_inverse(jac.to(torch.float64), self.damping)
         rcond = self.rcond
         if rcond is None:
-            rcond = max(jac.shape[-2:]) * torch.finfo(jac.dtype).eps
+            rcond = max(jac.shape[-2:]) * torch.finfo(precision).eps
         jac = jac.to(torch.float64)
         if self.solver == "lstsq":
             return _minimum_norm_inverse(jac, rcond).transpose(1, 2)

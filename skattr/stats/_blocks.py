@@ -68,7 +68,8 @@ def block_map(estimator, X, *, method: str = "inverted-gradient", normalize: boo
         The inverted gradient is the exact pseudo-inverse unless ``damping`` is given (the
         estimator's ``inverse_damping`` is not applied): the norm of a block's rows of the
         exact inverse does not change when the block is mixed orthogonally, which the damped
-        inverse, damping each latent's row on its own, does not guarantee.
+        inverse, damping each latent's row on its own, does not guarantee. Its ``output_map``
+        defaults to the estimator's, as in :meth:`~skattr.xCEBRAAttributor.attribute`.
 
     Returns
     -------
@@ -84,6 +85,8 @@ def block_map(estimator, X, *, method: str = "inverted-gradient", normalize: boo
     (2, 50)
     """
     latents = list(blocks(estimator).values())
+    if attribution.METHODS.get(method) is attribution.InvertedNeuronGradient:
+        params.setdefault("output_map", estimator._output_map())
     X, _ = estimator._validate_X(X, reset=False)
     module, inputs = estimator._module_and_inputs(X, torch.float32)
     total = np.zeros((len(latents), X.shape[1]))

@@ -382,3 +382,48 @@ def test_damped_inverse_of_a_non_finite_sample_is_nan_and_the_others_are_not():
     jac[1, 0, 0] = float("nan")
     maps = damped_inverse(jac, 1.0)
     assert torch.isnan(maps[1]).all() and torch.isfinite(maps[[0, 2]]).all()
+
+
+@pytest.mark.parametrize("damping", [0.0, 1.0])
+def test_output_map_inverts_the_jacobian_of_the_mapped_outputs(damping):
+    rng = np.random.default_rng(4)
+    weight, output_map = rng.standard_normal((3, 7)), rng.standard_normal((3, 3))
+    inputs = torch.randn(2, 7, dtype=torch.float64)
+    mapped = attribute(_linear(weight), inputs, "inverted-gradient", damping=damping,
+                       output_map=output_map, return_per_sample=True)
+    expected = attribute(_linear(output_map @ weight), inputs, "inverted-gradient",
+                         damping=damping, return_per_sample=True)
+    np.testing.assert_allclose(mapped, expected, rtol=1e-10, atol=1e-12)
+    if damping == 0.0:
+        np.testing.assert_allclose(mapped[0], np.linalg.pinv(output_map @ weight).T,
+                                   rtol=1e-8, atol=1e-10)
+
+
+def test_rows_that_the_output_map_leaves_alone_keep_the_encoder_s_own_inverse():
+    # An unmixing: the identity but for the second block's rows on the first block's columns,
+    # so columns 2-4 are those of the identity and rows 2-4 of the exact inverse are J's own.
+    rng = np.random.default_rng(5)
+    weight, output_map = rng.standard_normal((5, 9)), np.eye(5)
+    output_map[2:, :2] = rng.standard_normal((3, 2))
+    model, inputs = _linear(weight), torch.randn(2, 9, dtype=torch.float64)
+
+    def per_sample(model, **params):
+        return attribute(model, inputs, "inverted-gradient", return_per_sample=True, **params)[0]
+
+    exact = per_sample(model, output_map=output_map)
+    np.testing.assert_allclose(exact, np.linalg.pinv(output_map @ weight).T, atol=1e-10)
+    np.testing.assert_allclose(exact[2:], np.linalg.pinv(weight).T[2:], atol=1e-10)
+    damped = per_sample(model, output_map=output_map, damping=1.0)
+    np.testing.assert_allclose(damped[:2], per_sample(_linear(output_map @ weight),
+                                                      damping=1.0)[:2], rtol=1e-10)
+    np.testing.assert_allclose(damped[2:], per_sample(model, damping=1.0)[2:], rtol=1e-10)
+
+
+@pytest.mark.parametrize(("output_map", "message"), [
+    (np.eye(3)[:2], r"output_map must be a square matrix \(K, K\) or None; got shape \(2, 3\)"),
+    (np.eye(4), r"output_map has shape \(4, 4\); the model has 3 outputs"),
+])
+def test_bad_output_map_is_named(output_map, message):
+    with pytest.raises(ValueError, match=message):
+        attribute(small_encoder("mlp"), torch.randn(3, 6, dtype=torch.float64),
+                  "inverted-gradient", output_map=output_map)
