@@ -4,7 +4,9 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 
@@ -116,3 +118,37 @@ def test_inverse_damping_columns_are_the_estimator_s_maps(tmp_path, capsys):
         cell = robustness.run_cell(robustness.SETTINGS["T=1k"], 0, {"max_iter": 3, **params},
                                    "skattr")
         assert result["table"]["T=1k"][column] == [pytest.approx(cell["inverted_gradient"])]
+
+
+def test_unmixing_screen_s_behaviour_rows_are_what_unmix_blocks_does(tmp_path):
+    from skattr._unmixing import block_unmixing
+    from skattr.attribution import attribute
+    from skattr.metrics import attribution_auc
+
+    screen = load("unmixing_screen")
+    rng = np.random.default_rng(0)
+    n_samples, lag = 400, 3
+    walks = np.cumsum(0.1 * rng.standard_normal((n_samples, 4)), axis=0)
+    embedding = walks @ np.array([[1, 0, 0.5, 0], [0, 1, 0, -0.3], [0, 0, 1, 0], [0, 0, 0, 1]]).T
+    jacobians = rng.standard_normal((n_samples, 4, 6))
+    truth = rng.random((4, 6)) < 0.5
+    path = tmp_path / "cell.npz"
+    np.savez(path, J=jacobians, Z=embedding, truth=truth, lag=lag, n_behavior=2, seconds=0.0)
+    scores = screen.score_cell(path)
+    unmixing = block_unmixing(embedding, [0, 1], [2, 3], lag)
+
+    class Recorded(torch.nn.Module):  # sample b's Jacobian is the recorded J_b
+        def __init__(self):
+            super().__init__()
+            self.jacobians = torch.nn.Parameter(torch.as_tensor(jacobians))
+
+        def forward(self, inputs):
+            return torch.einsum("bkn,bn->bk", self.jacobians, inputs)
+
+    inputs = torch.ones(n_samples, 6, dtype=torch.float64)
+    for name, params in (("own", {}), ("behaviour rows", {"output_map": unmixing})):
+        expected = attribute(Recorded(), inputs, "inverted-gradient", damping=1.0,
+                             row_norm="max", **params)
+        assert scores[name] == pytest.approx(attribution_auc(truth, expected))
+    # Every row unmixed is another map: the comparison above tells the two apart.
+    assert scores["increments offset"] != pytest.approx(scores["behaviour rows"])
