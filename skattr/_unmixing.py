@@ -8,7 +8,8 @@ lower-triangular, and the inverse ``J_g L^-1`` adds to each behaviour latent's c
 mixing a part of the time latents' columns, which shows as attribution of the behaviour block
 to the neurons that only the time latents drive. :func:`block_unmixing` estimates that part
 from the data as a linear map of the embedding; the estimator inverts the Jacobian of the
-embedding so unmixed (:class:`~skattr.attribution.InvertedNeuronGradient`'s ``output_map``).
+embedding so unmixed (:class:`~skattr.attribution.InvertedNeuronGradient`'s ``output_map``),
+which changes the behaviour rows of the map only.
 
 It is estimated on increments of the embedding, ``f(x_{t+lag}) - f(x_t)``, not on its values:
 two independent slow latents (random walks) are strongly correlated over a finite recording
