@@ -569,8 +569,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         latents' increments are uncorrelated with the behaviour's (user guide, Attribution
         maps). Only the behaviour rows change (the exact inverse's time rows would not). On
         the 23 data families of ``benchmarks/robustness.py`` the family mean rose from 0.968
-        to 0.972 (seeds 0-2) and from 0.962 to 0.967 (seeds 3-4), the worst family staying at
-        0.907 and 0.904. No effect without a behaviour block.
+        to 0.972 (seeds 0-2) and from 0.962 to 0.967 (seeds 3-4); the worst family was 0.907
+        before and after, and 0.904 against 0.905. No effect without a behaviour block.
     callbacks : list of Callback, default=None
         :mod:`skattr.callbacks` objects whose hooks the training loop calls (early stopping,
         checkpoints, your own). ``fit`` uses deep copies, kept as ``callbacks_``; the objects

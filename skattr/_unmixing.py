@@ -60,4 +60,3 @@ def block_unmixing(embedding: np.ndarray, behavior: list[int], time: list[int], 
     coefficients = np.linalg.lstsq(increments[:, behavior], increments[:, time], rcond=None)[0]
     unmixing[np.ix_(time, behavior)] = -coefficients.T
     return unmixing
-
