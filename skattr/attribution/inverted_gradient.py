@@ -84,28 +84,29 @@ class InvertedNeuronGradient(AttributionMethod):
         self.solver = solver
         self.rcond = rcond
         self.damping = float(damping)
-        self.output_map = None if output_map is None else torch.as_tensor(output_map)
+        self.output_map = None if output_map is None else torch.as_tensor(output_map,
+                                                                           dtype=torch.float64)
         if self.output_map is not None and (
                 self.output_map.ndim != 2
                 or self.output_map.shape[0] != self.output_map.shape[1]):
             raise ValueError("output_map must be a square matrix (K, K) or None; got shape "
                              f"{tuple(self.output_map.shape)}.")
+        # Outputs the map leaves alone (column k is e_k): the exact inverse of output_map @ J
+        # has J's own rows there, the damped one need not, so those rows are taken from J's.
+        self._kept_rows = None if self.output_map is None else (
+            self.output_map == torch.eye(len(self.output_map), dtype=torch.float64)).all(0)
 
     def attribute_batch(self, model, inputs, lag_reduction, target=None):
         jac = reduce_lags(jacobian(model, inputs), lag_reduction)
         precision = jac.dtype  # of the model: sets the exact inverse's cut-off
         if self.output_map is None:
             return self._invert(jac, precision)
-        output_map = self.output_map.to(jac.device, torch.float64)
-        if output_map.shape[1] != jac.shape[1]:
-            raise ValueError(f"output_map has shape {tuple(output_map.shape)}; the model has "
-                             f"{jac.shape[1]} outputs.")
-        maps = self._invert(output_map @ jac.to(torch.float64), precision)
-        # Rows whose output the map leaves alone (column k of output_map is e_k): the exact
-        # inverse of output_map @ J has J's own there, the damped one need not.
-        kept = (output_map == torch.eye(len(output_map), dtype=output_map.dtype,
-                                        device=output_map.device)).all(0)
-        if kept.any():
+        if self.output_map.shape[1] != jac.shape[1]:
+            raise ValueError(f"output_map has shape {tuple(self.output_map.shape)}; the model "
+                             f"has {jac.shape[1]} outputs.")
+        maps = self._invert(self.output_map.to(jac.device) @ jac.to(torch.float64), precision)
+        if self._kept_rows.any():
+            kept = self._kept_rows.to(jac.device)
             maps[:, kept] = self._invert(jac, precision)[:, kept]
         return maps
 
