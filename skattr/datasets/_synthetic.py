@@ -182,6 +182,7 @@ def _random_mixing(
         "mean_count": [Interval(Real, 0, None, closed="neither")],
         "modulation": [Interval(Real, 0, None, closed="neither")],
         "connectivity": [StrOptions(set(CONNECTIVITIES))],
+        "latent_coupling": [Interval(Real, 0, 1, closed="left")],
         "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,
@@ -204,6 +205,7 @@ def make_synthetic(
     mean_count: float = 1.0,
     modulation: float = 2.0,
     connectivity: str = "paper",
+    latent_coupling: float = 0.0,
     random_state=None,
 ):
     """Generate the paper's synthetic attribution benchmark, or a variation of it.
@@ -259,6 +261,12 @@ def make_synthetic(
         group). The paper's layout rewards a map whose time rows are larger than its behaviour
         rows whatever their pattern; the other two do not, so a family with all three checks
         that a map finds the pattern rather than a scale.
+    latent_coupling : float in [0, 1), default=0.0
+        How much the time-only latents move with the behaviour: time latent ``k`` becomes
+        ``sqrt(1 - c^2) z1_k + c z2_(k mod n_behavior_latents)``, so (for equal steps) its
+        increments are correlated ``c`` with that behaviour latent's, as an internal state
+        that follows the behaviour in part. The ground truth is unchanged: the coupled ``z1``
+        is what drives the neurons. Its paths may leave ``[-1, 1]``.
     random_state : int, RandomState instance or None, default=None
         Seeds the latents, the mixing and the noise.
 
@@ -291,6 +299,9 @@ def make_synthetic(
     else:
         z1 = dynamics(n_samples, n_time_latents, step_std, rng)
         z2 = dynamics(n_samples, n_behavior_latents, behavior_step_std, rng)
+    if latent_coupling > 0:
+        partners = z2[:, np.arange(n_time_latents) % n_behavior_latents]
+        z1 = np.sqrt(1 - latent_coupling**2) * z1 + latent_coupling * partners
     activation = _activation(nonlinearity, slope)
     # Which latents each group of neurons sees: (time group, behaviour group).
     time_sees_behavior, behavior_sees_time = {

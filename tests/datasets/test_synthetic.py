@@ -46,7 +46,8 @@ def test_seeded_and_noise():
     assert np.std(noisy - a) == pytest.approx(0.5, rel=0.1)
 
 
-@pytest.mark.parametrize(("param", "value"), [("n_samples", 1), ("step_std", 0.0), ("slope", 2)])
+@pytest.mark.parametrize(("param", "value"), [("n_samples", 1), ("step_std", 0.0), ("slope", 2),
+                                             ("latent_coupling", 1.0)])
 def test_invalid_parameters_are_named(param, value):
     with pytest.raises(ValueError, match=f"'{param}' parameter"):
         make_synthetic(**{param: value})
@@ -132,3 +133,20 @@ def test_each_neuron_depends_on_the_latents_its_ground_truth_names(connectivity)
             assert np.median(moved[driven]) > 5 * np.median(moved[~driven])
     expected_rows = {"paper": (25, 50), "disjoint": (25, 25), "mirrored": (50, 25)}
     assert tuple(truth[[0, 3]].sum(1)) == expected_rows[connectivity]
+
+
+def test_coupled_time_latents_move_with_their_behaviour_partner_by_the_stated_correlation():
+    _, y, latents, truth = make_synthetic(n_samples=20_000, n_time_latents=4,
+                                          latent_coupling=0.5, random_state=0)
+    steps = np.diff(latents, axis=0)
+    correlation = np.corrcoef(steps.T)[3:, :3]  # time latents (rows) x behaviour latents
+    partners = np.arange(4) % 3  # time latent k follows behaviour latent k mod 3
+    np.testing.assert_allclose(correlation[np.arange(4), partners], 0.5, atol=0.03)
+    others = np.ones_like(correlation, dtype=bool)
+    others[np.arange(4), partners] = False
+    assert np.abs(correlation[others]).max() < 0.05
+    # The ground truth is the connectivity's, coupled or not; no coupling is the default.
+    np.testing.assert_array_equal(truth, make_synthetic(n_samples=50, n_time_latents=4)[3])
+    np.testing.assert_array_equal(
+        make_synthetic(n_samples=200, random_state=3)[0],
+        make_synthetic(n_samples=200, latent_coupling=0.0, random_state=3)[0])
