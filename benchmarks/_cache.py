@@ -25,9 +25,11 @@ def append_cache(path: Path | None, key: str, result: dict) -> None:
 
 
 def estimator_params(params: dict, drop: tuple[str, ...]) -> dict:
-    """*All* parameters of ``xCEBRAAttributor(**params)``, defaults included, less ``drop``: a
-    cache key made of them does not mistake cells of earlier defaults for current ones."""
-    from skattr import xCEBRAAttributor
+    """*All* parameters of ``xCEBRAAttributor(**params)``, defaults included, less ``drop``, and
+    skattr's version: a cache key made of them mistakes neither cells of earlier defaults nor
+    those of an earlier version (an algorithm changed under the same parameters) for current
+    ones."""
+    from skattr import __version__, xCEBRAAttributor
 
-    return {name: value for name, value in xCEBRAAttributor(**params).get_params().items()
-            if name not in drop}
+    return {**{name: value for name, value in xCEBRAAttributor(**params).get_params().items()
+               if name not in drop}, "skattr_version": __version__}

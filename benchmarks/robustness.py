@@ -68,6 +68,12 @@ SETTINGS: dict[str, dict] = {
     "disjoint blocks": {"connectivity": "disjoint"},
     "mirrored blocks": {"connectivity": "mirrored"},
     "T=1k mirrored": {"n_samples": 1_000, "connectivity": "mirrored"},
+    # Time-only latents that move with the behaviour in part (an internal state that follows
+    # it): against the unmixing's assumption (skattr/_unmixing.py) that they do not.
+    "coupled latents 0.3": {"latent_coupling": 0.3},
+    "coupled latents 0.6": {"latent_coupling": 0.6},
+    "coupled 0.6, disjoint": {"latent_coupling": 0.6, "connectivity": "disjoint"},
+    "coupled 0.6, mirrored": {"latent_coupling": 0.6, "connectivity": "mirrored"},
 }
 QUICK = {
     "T=1k": SETTINGS["T=1k"],

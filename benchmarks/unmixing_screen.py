@@ -11,8 +11,15 @@ defaults' map otherwise (damping 1, rows on their largest entry):
 - ``values``: the time block's *values* regressed on the behaviour block's, removed;
 - ``increments <lag>``: the same with increments over ``lag`` samples (``offset``: the fit's
   time offset), every row of the map from the unmixed inverse;
-- ``behaviour rows``: the behaviour rows from the unmixed inverse, the time rows from the
-  encoder's own (what ``unmix_blocks=True`` does from 0.15).
+- ``behaviour rows``: the increments over the offset, the behaviour rows from the unmixed
+  inverse and the time rows from the encoder's own (``unmix_blocks=True`` in 0.15);
+- ``sparse``: the unmixing that makes the behaviour rows sparsest, from the inverse on at most
+  4,000 kept samples evenly spaced (:func:`skattr._unmixing.block_unmixing`; from 0.16), the
+  time rows from the encoder's own.
+
+Both regressions remove whatever the blocks share, and so assume that the time-only latents do
+not move with the behaviour; the family's ``coupled`` settings break that assumption, which the
+sparse unmixing does not make.
 
 At T = 100,000 the Jacobians of 20,000 samples drawn at random are kept; every other setting
 keeps all samples.
@@ -79,18 +86,37 @@ def damped_rows(jacobians: np.ndarray) -> np.ndarray:
     return normalize_rows(np.abs(maps), "max")
 
 
-def unmixing_of_values(embedding: np.ndarray, behavior: list[int], time_only: list[int]):
-    """Like :func:`skattr._unmixing.block_unmixing`, on the values instead of increments."""
-    centred = embedding.astype(np.float64) - embedding.mean(0)
+def regression_unmixing(embedding: np.ndarray, behavior: list[int], time_only: list[int],
+                        lag: int | None) -> np.ndarray:
+    """The identity but for minus the coefficients of the time dimensions regressed on the
+    behaviour dimensions: their increments over ``lag`` samples (0.15's ``block_unmixing_``),
+    or with ``lag=None`` their values."""
+    embedding = embedding.astype(np.float64)
+    if lag is not None:
+        embedding = embedding[lag:] - embedding[:-lag]
+    centred = embedding - embedding.mean(0)
     coefficients = np.linalg.lstsq(centred[:, behavior], centred[:, time_only], rcond=None)[0]
     unmixing = np.eye(embedding.shape[1])
     unmixing[np.ix_(time_only, behavior)] = -coefficients.T
     return unmixing
 
 
+def sparse_unmixing(jacobians: np.ndarray, behavior: list[int], time_only: list[int]):
+    """The estimator's ``block_unmixing_`` from the kept Jacobians: the damped inverse on at
+    most as many of them as the estimator takes, evenly spaced."""
+    import torch
+
+    from skattr._estimator import _UNMIXING_SAMPLES
+    from skattr._unmixing import block_unmixing
+    from skattr.attribution.inverted_gradient import damped_inverse
+
+    rows = np.unique(np.linspace(0, len(jacobians) - 1, _UNMIXING_SAMPLES).round().astype(int))
+    maps = damped_inverse(torch.as_tensor(jacobians[rows], dtype=torch.float64), 1.0).numpy()
+    return block_unmixing(maps, behavior, time_only)
+
+
 def score_cell(path: Path) -> dict[str, float]:
     """Every variant's ROC AUC on one kept cell."""
-    from skattr._unmixing import block_unmixing
     from skattr.metrics import attribution_auc, normalize_rows
 
     cell = np.load(path)
@@ -99,9 +125,9 @@ def score_cell(path: Path) -> dict[str, float]:
     behavior = list(range(n_behavior))
     time_only = list(range(n_behavior, embedding.shape[1]))
     own = damped_rows(jacobians)
-    unmixings = {"values": unmixing_of_values(embedding, behavior, time_only)}
+    unmixings = {"values": regression_unmixing(embedding, behavior, time_only, None)}
     for lag in LAGS:
-        unmixings[f"increments {lag}"] = block_unmixing(
+        unmixings[f"increments {lag}"] = regression_unmixing(
             embedding, behavior, time_only, int(cell["lag"]) if lag == "offset" else lag)
     scores = {"gradient": attribution_auc(truth, normalize_rows(np.abs(jacobians), "max")
                                           .mean(0)),
@@ -112,6 +138,10 @@ def score_cell(path: Path) -> dict[str, float]:
         if name == "increments offset":
             unmixed[:, n_behavior:] = own[:, n_behavior:]
             scores["behaviour rows"] = attribution_auc(truth, unmixed.mean(0))
+    # The sparse unmixing leaves the time columns of U alone: its time rows are the own's.
+    sparse = damped_rows(sparse_unmixing(jacobians, behavior, time_only) @ jacobians)
+    sparse[:, n_behavior:] = own[:, n_behavior:]
+    scores["sparse"] = attribution_auc(truth, sparse.mean(0))
     return scores
 
 

@@ -122,7 +122,7 @@ def test_inverse_damping_columns_are_the_estimator_s_maps(tmp_path, capsys):
         assert result["table"]["T=1k"][column] == [pytest.approx(cell["inverted_gradient"])]
 
 
-def test_unmixing_screen_s_behaviour_rows_are_what_unmix_blocks_does(tmp_path):
+def test_unmixing_screen_s_maps_are_the_estimator_s(tmp_path):
     from skattr._unmixing import block_unmixing
     from skattr.attribution import attribute
     from skattr.metrics import attribution_auc
@@ -137,7 +137,12 @@ def test_unmixing_screen_s_behaviour_rows_are_what_unmix_blocks_does(tmp_path):
     path = tmp_path / "cell.npz"
     np.savez(path, J=jacobians, Z=embedding, truth=truth, lag=lag, n_behavior=2, seconds=0.0)
     scores = screen.score_cell(path)
-    unmixing = block_unmixing(embedding, [0, 1], [2, 3], lag)
+    # 0.15's unmixing: the time block's increments over the lag regressed on the behaviour's.
+    increments = embedding[lag:] - embedding[:-lag]
+    increments -= increments.mean(0)
+    coefficients = np.linalg.lstsq(increments[:, :2], increments[:, 2:], rcond=None)[0]
+    regression = np.eye(4)
+    regression[2:, :2] = -coefficients.T
 
     class Recorded(torch.nn.Module):  # sample b's Jacobian is the recorded J_b
         def __init__(self):
@@ -148,7 +153,10 @@ def test_unmixing_screen_s_behaviour_rows_are_what_unmix_blocks_does(tmp_path):
             return torch.einsum("bkn,bn->bk", self.jacobians, inputs)
 
     inputs = torch.ones(n_samples, 6, dtype=torch.float64)
-    for name, params in (("own", {}), ("behaviour rows", {"output_map": unmixing})):
+    own = attribute(Recorded(), inputs, "inverted-gradient", damping=1.0, return_per_sample=True)
+    sparse = block_unmixing(own, [0, 1], [2, 3])  # 400 samples: all of them
+    for name, params in (("own", {}), ("behaviour rows", {"output_map": regression}),
+                         ("sparse", {"output_map": sparse})):
         expected = attribute(Recorded(), inputs, "inverted-gradient", damping=1.0,
                              row_norm="max", **params)
         assert scores[name] == pytest.approx(attribution_auc(truth, expected))
