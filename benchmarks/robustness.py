@@ -13,7 +13,7 @@ parameters), so an interrupted run resumes, and runs with other parameters share
 
 Usage::
 
-    python benchmarks/robustness.py                    # 20 settings x 3 seeds, defaults
+    python benchmarks/robustness.py                    # 27 settings x 3 seeds, defaults
     python benchmarks/robustness.py --quick            # 3 small settings x 1 seed (CI)
     python benchmarks/robustness.py --params '{"time_offset": 10}' --jobs 2
     python benchmarks/robustness.py --cebra            # cebra 0.6.1's xCEBRA, side by side

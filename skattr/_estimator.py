@@ -65,9 +65,11 @@ _TRANSFORM_BATCH = 8192
 # and scores of different settings compare.
 _SCORE_BATCHES = 4
 _SCORE_BATCH_SIZE = 512
-# Training samples (evenly spaced in time) whose inverse chooses block_unmixing_: the screen of
-# benchmarks/unmixing_screen.py chose it on this many.
-_UNMIXING_SAMPLES = 4000
+# block_unmixing_ is chosen on the inverse damped by this much (the default map's, whatever
+# inverse_damping is, so that it belongs to the encoder and attribute(damping=...) of one fit
+# shares it) on this many training samples evenly spaced in time, as benchmarks/unmixing_screen.py
+# chose it.
+_UNMIXING_DAMPING, _UNMIXING_SAMPLES = 1.0, 4000
 # The default width: the paper's units per latent, capped on short recordings at one unit per
 # this many samples.
 PAPER_UNITS_PER_LATENT, SAMPLES_PER_UNIT = 30, 16
@@ -619,9 +621,9 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
     block_unmixing_ : ndarray of shape (n_latents, n_latents)
         The linear map of the embedding whose Jacobian the inverted gradient inverts when
         ``unmix_blocks=True``: the identity but for the time rows' behaviour columns, the L1
-        regression coefficients of each behaviour row of the inverse (damped by
-        ``inverse_damping``) on the time rows, over at most 4,000 training samples evenly spaced
-        in time (identity without a behaviour block).
+        regression coefficients of each behaviour row of the inverse (damped by 1, the default,
+        whatever ``inverse_damping`` is) on the time rows, over at most 4,000 training samples
+        evenly spaced in time (identity without a behaviour block).
     behavior_r2_ : float
         Fitted with ``y`` only: the coefficient of determination of ``y`` by a linear read-out
         of the behaviour block, on the training data (for ``behavior_distribution="discrete"``,
@@ -1263,7 +1265,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
 
     def _block_unmixing(self, fitted: _FitInputs) -> np.ndarray:
         """``block_unmixing_``: :func:`~skattr._unmixing.block_unmixing` of the inverse of the
-        encoder's own Jacobian (damped by ``inverse_damping``) on at most
+        encoder's own Jacobian (damped by ``_UNMIXING_DAMPING``) on at most
         ``_UNMIXING_SAMPLES`` training samples evenly spaced in time."""
         blocks = latent_blocks(fitted.objectives, fitted.spec["n_latents"])
         behavior = [i for name, dims in blocks.items() if name != "time" for i in dims]
@@ -1272,7 +1274,7 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         module, inputs = self._module_and_inputs(fitted.X, torch.float32, fitted.bounds)
         rows = np.unique(np.linspace(0, len(inputs) - 1, _UNMIXING_SAMPLES).round().astype(int))
         maps = attribution.attribute(module, inputs[rows], "inverted-gradient",
-                                     damping=self.inverse_damping, return_per_sample=True)
+                                     damping=_UNMIXING_DAMPING, return_per_sample=True)
         return block_unmixing(maps, behavior, blocks["time"])
 
     def _snapshot(self, fitted: _FitInputs, context) -> xCEBRAAttributor:
