@@ -36,8 +36,8 @@ def block_unmixing(inverse_maps: np.ndarray, behavior: list[int], time: list[int
 
     For each behaviour dimension ``k``, ``b_k`` minimises
     ``sum_t sum_i |M_t[k, i] - sum_j b_jk M_t[j, i]|`` over the time dimensions ``j`` (least
-    absolute deviations, solved exactly), and ``U`` is the identity
-    with ``U[j, k] = b_jk``. The exact inverse of ``U J`` then has the behaviour rows
+    absolute deviations, solved exactly), and ``U`` is the identity with ``U[j, k] = b_jk``.
+    The exact inverse of ``U J`` then has the behaviour rows
     ``M_t[k] - sum_j b_jk M_t[j]`` and the time rows of ``J``'s own inverse.
 
     Parameters
