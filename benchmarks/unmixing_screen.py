@@ -106,13 +106,11 @@ def sparse_unmixing(jacobians: np.ndarray, behavior: list[int], time_only: list[
     most as many of them as the estimator takes, evenly spaced."""
     import torch
 
-    from skattr._estimator import _UNMIXING_DAMPING, _UNMIXING_SAMPLES
-    from skattr._unmixing import block_unmixing
+    from skattr._unmixing import UNMIXING_DAMPING, block_unmixing, unmixing_rows
     from skattr.attribution.inverted_gradient import damped_inverse
 
-    rows = np.unique(np.linspace(0, len(jacobians) - 1, _UNMIXING_SAMPLES).round().astype(int))
-    maps = damped_inverse(torch.as_tensor(jacobians[rows], dtype=torch.float64),
-                          _UNMIXING_DAMPING).numpy()
+    maps = damped_inverse(torch.as_tensor(jacobians[unmixing_rows(len(jacobians))],
+                                          dtype=torch.float64), UNMIXING_DAMPING).numpy()
     return block_unmixing(maps, behavior, time_only)
 
 

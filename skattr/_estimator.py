@@ -54,7 +54,7 @@ from ._training import (
     mean_objective_losses,
     train,
 )
-from ._unmixing import block_unmixing
+from ._unmixing import UNMIXING_DAMPING, block_unmixing, unmixing_rows
 from ._version import DOCS_URL, __version__
 from .callbacks import Callback, ProgressBar
 from .metrics import attribution_auc
@@ -65,11 +65,6 @@ _TRANSFORM_BATCH = 8192
 # and scores of different settings compare.
 _SCORE_BATCHES = 4
 _SCORE_BATCH_SIZE = 512
-# block_unmixing_ is chosen on the inverse damped by this much (the default map's, whatever
-# inverse_damping is, so that it belongs to the encoder and attribute(damping=...) of one fit
-# shares it) on this many training samples evenly spaced in time, as benchmarks/unmixing_screen.py
-# chose it.
-_UNMIXING_DAMPING, _UNMIXING_SAMPLES = 1.0, 4000
 # The default width: the paper's units per latent, capped on short recordings at one unit per
 # this many samples.
 PAPER_UNITS_PER_LATENT, SAMPLES_PER_UNIT = 30, 16
@@ -1265,16 +1260,16 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
 
     def _block_unmixing(self, fitted: _FitInputs) -> np.ndarray:
         """``block_unmixing_``: :func:`~skattr._unmixing.block_unmixing` of the inverse of the
-        encoder's own Jacobian (damped by ``_UNMIXING_DAMPING``) on at most
-        ``_UNMIXING_SAMPLES`` training samples evenly spaced in time."""
+        encoder's own Jacobian (damped by ``UNMIXING_DAMPING``) on the training samples of
+        :func:`~skattr._unmixing.unmixing_rows`."""
         blocks = latent_blocks(fitted.objectives, fitted.spec["n_latents"])
         behavior = [i for name, dims in blocks.items() if name != "time" for i in dims]
         if not behavior or not blocks.get("time"):
             return np.eye(fitted.spec["n_latents"])
         module, inputs = self._module_and_inputs(fitted.X, torch.float32, fitted.bounds)
-        rows = np.unique(np.linspace(0, len(inputs) - 1, _UNMIXING_SAMPLES).round().astype(int))
-        maps = attribution.attribute(module, inputs[rows], "inverted-gradient",
-                                     damping=_UNMIXING_DAMPING, return_per_sample=True)
+        maps = attribution.attribute(module, inputs[unmixing_rows(len(inputs))],
+                                     "inverted-gradient", damping=UNMIXING_DAMPING,
+                                     return_per_sample=True)
         return block_unmixing(maps, behavior, blocks["time"])
 
     def _snapshot(self, fitted: _FitInputs, context) -> xCEBRAAttributor:

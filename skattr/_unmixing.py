@@ -29,6 +29,17 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linprog
 
+# The unmixing is chosen on the inverse damped by this much (the default map's, whatever the
+# estimator's inverse_damping is, so that it belongs to the encoder and attribute(damping=...)
+# of one fit shares it), on at most this many samples evenly spaced in time, as
+# benchmarks/unmixing_screen.py chose it.
+UNMIXING_DAMPING, UNMIXING_SAMPLES = 1.0, 4000
+
+
+def unmixing_rows(n_samples: int) -> np.ndarray:
+    """The samples the unmixing is chosen on: at most ``UNMIXING_SAMPLES``, evenly spaced."""
+    return np.unique(np.linspace(0, n_samples - 1, UNMIXING_SAMPLES).round().astype(int))
+
 
 def block_unmixing(inverse_maps: np.ndarray, behavior: list[int], time: list[int]) -> np.ndarray:
     """The map ``U`` ``(K, K)`` of the embedding that makes the behaviour rows of the inverse
