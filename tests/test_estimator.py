@@ -52,12 +52,20 @@ def test_the_map_is_the_damped_inverse_with_rows_normalised_per_sample_by_defaul
 
     X, y, _, _ = synthetic
     model = fitted(X, y)
-    assert (model.row_norm, model.inverse_damping) == ("max", 1.0)
+    assert (model.row_norm, model.inverse_damping, model.inverse_window) == ("max", 1.0, "auto")
+    assert model.time_offset_ > 1  # so that the window is not a no-op here
     inputs = torch.tensor(X, dtype=torch.float32)
     np.testing.assert_allclose(
         model.attribution_map_, attribute(model.module_, inputs, row_norm="max", damping=1.0,
-                                          output_map=model.block_unmixing_),
+                                          output_map=model.block_unmixing_,
+                                          window=model.time_offset_),
         rtol=1e-6)
+    # Each sample on its own correlation is another map; the exact inverse takes no window.
+    own = model.attribute(X, window=1)
+    assert not np.allclose(own, model.attribution_map_, rtol=1e-6)
+    np.testing.assert_allclose(model.attribute(X, damping=0.0),
+                               attribute(model.module_, inputs, row_norm="max",
+                                         output_map=model.block_unmixing_), rtol=1e-6)
     np.testing.assert_allclose(model.attribute(X, row_norm=None, damping=0.0, output_map=None),
                                attribute(model.module_, inputs), rtol=1e-6)
     exact = fitted(X, y, row_norm=None, inverse_damping=0.0)

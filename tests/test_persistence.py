@@ -282,6 +282,23 @@ def test_files_and_pickles_from_before_unmix_blocks_invert_the_encoder_s_own_jac
     assert current.unmix_blocks is True
 
 
+def test_files_and_pickles_from_before_inverse_window_invert_each_sample_on_its_own(
+        model, synthetic, tmp_path):
+    def without_window(metadata):
+        del metadata["params"]["inverse_window"]
+
+    old = loaded_as_saved_by("0.16.0", model, tmp_path / "model.safetensors", without_window)
+    unpickled = unpickled_as_saved_by("0.16.0", model, drop=("inverse_window",))
+    X = synthetic[0]
+    for estimator in (old, unpickled):
+        assert estimator.inverse_window == 1
+        np.testing.assert_allclose(estimator.attribute(X), model.attribute(X, window=1),
+                                   rtol=1e-6)
+    # The window matters on these data, so the comparison above can fail.
+    assert not np.allclose(model.attribute(X, window=5), model.attribute(X, window=1),
+                           rtol=1e-6)
+
+
 @pytest.mark.parametrize(("saved", "older"), [
     ("0.8.0", True), ("0.8.12", True), ("0.9.0", False), ("0.10.0", False), ("1.0", False),
     (None, True),

@@ -187,10 +187,14 @@ def attribute(
         elif attribute_to_layer_input:
             raise ValueError("attribute_to_layer_input=True needs a layer; got layer=None.")
         implementation.prepare(model, inputs, target)
+        statistics = implementation.sample_statistics(model, inputs, lag_reduction, batch_size)
         batches = (
             implementation.attribute_batch(
                 model, inputs[start : start + batch_size], lag_reduction,
                 None if target is None else target[start : start + batch_size],
+                # only methods that have statistics take them
+                **({} if statistics is None
+                   else {"statistics": statistics[start : start + batch_size]}),
             )
             for start in range(0, inputs.shape[0], batch_size)
         )

@@ -51,6 +51,15 @@ class AttributionMethod:
         nothing.
         """
 
+    def sample_statistics(
+        self, model: torch.nn.Module, inputs: torch.Tensor, lag_reduction: str, batch_size: int
+    ) -> torch.Tensor | None:
+        """Per-sample quantities that need other samples (e.g. averages over neighbours in
+        time), ``(T, ...)`` aligned with ``inputs``, computed ``batch_size`` samples at a
+        time; each batch's slice is passed to :meth:`attribute_batch` as ``statistics``.
+        The default has none."""
+        return None
+
     def attribute_batch(
         self,
         model: torch.nn.Module,
@@ -61,6 +70,7 @@ class AttributionMethod:
         """Per-sample maps ``(B, K, N)`` for ``inputs`` of shape ``(B, N)`` or ``(B, N, L)``.
 
         ``target`` is the ``(B, D)`` slice of the target given to :meth:`prepare`, or ``None``.
+        A method with :meth:`sample_statistics` also takes their slice as ``statistics``.
         """
         raise NotImplementedError
 

@@ -3,7 +3,7 @@ damped (Tikhonov) version."""
 
 from __future__ import annotations
 
-from numbers import Real
+from numbers import Integral, Real
 
 import torch
 
@@ -58,6 +58,14 @@ class InvertedNeuronGradient(AttributionMethod):
         own; such rows are taken from ``J``'s inverse with damping too, which is not
         equivariant under ``U`` and would otherwise move them. ``None`` inverts ``f``'s own
         Jacobian.
+    window : int, default=1
+        With ``damping > 0``, the correlation ``C`` of the rows of ``U J`` (``J`` without
+        ``output_map``) is averaged over ``window`` consecutive samples centred on each one
+        (shifted to fit at the ends) before the inverse; the samples must be in time order. ``C`` is
+        the encoder's local geometry, which changes little while the latents do, but each
+        sample's own estimate carries the encoder's local noise, which the inverse divides by.
+        The rows taken from ``J``'s own inverse (see ``output_map``) keep each sample's own
+        ``C``. 1 inverts each sample with its own ``C``. Holds ``T K^2`` floats.
 
     Examples
     --------
@@ -73,7 +81,7 @@ class InvertedNeuronGradient(AttributionMethod):
     name = "inverted-gradient"
 
     def __init__(self, solver: str = "svd", rcond: float | None = None,
-                 damping: float = 0.0, output_map=None) -> None:
+                 damping: float = 0.0, output_map=None, window: int = 1) -> None:
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}; got {solver!r}.")
         if rcond is not None and not rcond >= 0:
@@ -81,6 +89,12 @@ class InvertedNeuronGradient(AttributionMethod):
         is_number = isinstance(damping, Real) and not isinstance(damping, bool)
         if not (is_number and 0 <= damping < float("inf")):
             raise ValueError(f"damping must be a finite number >= 0; got {damping!r}.")
+        if not (isinstance(window, Integral) and not isinstance(window, bool) and window >= 1):
+            raise ValueError(f"window must be a positive integer; got {window!r}.")
+        if window > 1 and damping == 0:
+            raise ValueError(f"window={window} averages the correlation that the damped inverse "
+                             "solves with; it needs damping > 0, got damping=0.")
+        self.window = int(window)
         self.solver = solver
         self.rcond = rcond
         self.damping = float(damping)
@@ -96,25 +110,43 @@ class InvertedNeuronGradient(AttributionMethod):
         self._kept_rows = None if self.output_map is None else (
             self.output_map == torch.eye(len(self.output_map), dtype=torch.float64)).all(0)
 
-    def attribute_batch(self, model, inputs, lag_reduction, target=None):
+    def sample_statistics(self, model, inputs, lag_reduction, batch_size):
+        """With ``window > 1``: each sample's correlation of the rows of ``U J``, averaged over
+        the window, ``(T, K, K)``."""
+        if self.window == 1:
+            return None
+        correlations = torch.cat([
+            row_correlation(self._mapped(jac).to(torch.float64))[0]
+            for jac in (reduce_lags(jacobian(model, inputs[start:start + batch_size]),
+                                    lag_reduction)
+                        for start in range(0, inputs.shape[0], batch_size))])
+        return moving_average(correlations, self.window)
+
+    def attribute_batch(self, model, inputs, lag_reduction, target=None, statistics=None):
         jac = reduce_lags(jacobian(model, inputs), lag_reduction)
         precision = jac.dtype  # of the model: sets the exact inverse's cut-off
-        if self.output_map is None:
-            return self._invert(jac, precision)
-        if self.output_map.shape[1] != jac.shape[1]:
-            raise ValueError(f"output_map has shape {tuple(self.output_map.shape)}; the model "
-                             f"has {jac.shape[1]} outputs.")
-        maps = self._invert(self.output_map.to(jac.device) @ jac.to(torch.float64), precision)
-        if self._kept_rows.any():
+        maps = self._invert(self._mapped(jac), precision, statistics)
+        if self.output_map is not None and self._kept_rows.any():
             kept = self._kept_rows.to(jac.device)
             maps[:, kept] = self._invert(jac, precision)[:, kept]
         return maps
 
-    def _invert(self, jac: torch.Tensor, precision: torch.dtype) -> torch.Tensor:
+    def _mapped(self, jac: torch.Tensor) -> torch.Tensor:
+        """``U J`` in float64 (``J`` itself, in its own dtype, without ``output_map``)."""
+        if self.output_map is None:
+            return jac
+        if self.output_map.shape[1] != jac.shape[1]:
+            raise ValueError(f"output_map has shape {tuple(self.output_map.shape)}; the model "
+                             f"has {jac.shape[1]} outputs.")
+        return self.output_map.to(jac.device) @ jac.to(torch.float64)
+
+    def _invert(self, jac: torch.Tensor, precision: torch.dtype,
+                correlation: torch.Tensor | None = None) -> torch.Tensor:
         """The (damped) inverse of ``jac`` ``(B, K, N)``, transposed, in float64; the exact
-        inverse's default cut-off is that of ``precision``."""
+        inverse's default cut-off is that of ``precision``. The damped inverse solves with
+        ``correlation`` ``(B, K, K)`` where given, else with each sample's own."""
         if self.damping > 0:
-            return damped_inverse(jac.to(torch.float64), self.damping)
+            return damped_inverse(jac.to(torch.float64), self.damping, correlation)
         rcond = self.rcond
         if rcond is None:
             rcond = max(jac.shape[-2:]) * torch.finfo(precision).eps
@@ -127,22 +159,47 @@ class InvertedNeuronGradient(AttributionMethod):
 SOLVERS = ("svd", "lstsq")
 
 
-def damped_inverse(jac: torch.Tensor, damping: float) -> torch.Tensor:
-    """``D^-1 (C + damping I)^-1 J_1`` for a batch ``(B, K, N)`` (see
-    :class:`InvertedNeuronGradient`); a row of zeros of ``J`` gives a row of zeros, a sample
-    with a non-finite entry a map of NaNs."""
-    norms = torch.linalg.vector_norm(jac, dim=-1, keepdim=True)  # (B, K, 1): D
+def row_correlation(jac: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For a batch ``(B, K, N)``: the correlation ``C = J_1 J_1^T`` of the rows of unit length,
+    the rows ``J_1`` (zero rows stay zero) and their norms ``D`` ``(B, K, 1)``."""
+    norms = torch.linalg.vector_norm(jac, dim=-1, keepdim=True)
     nonzero = norms != 0  # NaN counts as non-zero: a NaN sample must not come back as zeros
-    divisor = torch.where(nonzero, norms, 1.0)
-    unit = torch.where(nonzero, jac / divisor, 0.0)
-    correlation = unit @ unit.transpose(1, 2)
+    unit = torch.where(nonzero, jac / torch.where(nonzero, norms, 1.0), 0.0)
+    return unit @ unit.transpose(1, 2), unit, norms
+
+
+def moving_average(values: torch.Tensor, window: int) -> torch.Tensor:
+    """The mean of ``values`` ``(T, ...)`` over ``window`` consecutive samples centred on each,
+    the window shifted to fit at the ends (all samples if ``T < window``), leaving out samples
+    with a non-finite entry; a window with none left gives NaN."""
+    flat = values.reshape(len(values), -1).to(torch.float64)
+    finite = flat.isfinite().all(1, keepdim=True)
+    zero = flat.new_zeros(1, flat.shape[1])
+    sums = torch.cat([zero, torch.where(finite, flat, 0.0).cumsum(0)])
+    counts = torch.cat([zero[:, :1], finite.to(flat.dtype).cumsum(0)])
+    first = (torch.arange(len(flat), device=flat.device) - (window - 1) // 2).clamp(min=0)
+    stop = (first + window).clamp(max=len(flat))
+    first = (stop - window).clamp(min=0)  # a full window at the far end as at the near one
+    mean = (sums[stop] - sums[first]) / (counts[stop] - counts[first])
+    return mean.reshape(values.shape).to(values.dtype)
+
+
+def damped_inverse(jac: torch.Tensor, damping: float,
+                   correlation: torch.Tensor | None = None) -> torch.Tensor:
+    """``D^-1 (C + damping I)^-1 J_1`` for a batch ``(B, K, N)`` (see
+    :class:`InvertedNeuronGradient`), with each sample's own ``C`` or the ``correlation``
+    ``(B, K, K)`` given; a row of zeros of ``J`` gives a row of zeros, a sample with a
+    non-finite entry a map of NaNs."""
+    own, unit, norms = row_correlation(jac)
+    correlation = own if correlation is None else correlation.to(own)
     eye = torch.eye(jac.shape[1], dtype=jac.dtype, device=jac.device)
     # C + damping I has eigenvalues >= damping > 0: only a non-finite Jacobian fails, and its
     # samples come back NaN, as from the exact inverse, instead of stopping the whole map.
     factor, info = torch.linalg.cholesky_ex(correlation + damping * eye)
     solved = torch.cholesky_solve(unit, factor)
     solved[info > 0] = float("nan")
-    return torch.where(nonzero, solved / divisor, 0.0)
+    nonzero = norms != 0
+    return torch.where(nonzero, solved / torch.where(nonzero, norms, 1.0), 0.0)
 
 
 # Samples whose Gram matrix G = J J^T is at most this ill-conditioned (by the bound in

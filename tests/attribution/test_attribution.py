@@ -419,6 +419,76 @@ def test_rows_that_the_output_map_leaves_alone_keep_the_encoder_s_own_inverse():
     np.testing.assert_allclose(damped[2:], per_sample(model, damping=1.0)[2:], rtol=1e-10)
 
 
+def _brute_force_windowed_inverse(jacobians, window, damping, correlated_rows=None):
+    """Each sample's ``D^-1 (mean C + damping I)^-1 J_1``, the mean over the ``window``
+    samples centred on it (shifted to fit at the ends), by a loop; ``correlated_rows``: the
+    Jacobians whose correlation is averaged (default: ``jacobians``)."""
+    correlated_rows = jacobians if correlated_rows is None else correlated_rows
+    units = correlated_rows / np.linalg.norm(correlated_rows, axis=-1, keepdims=True)
+    correlations = units @ units.transpose(0, 2, 1)
+    maps = []
+    for t, jac in enumerate(jacobians):
+        first = min(max(t - (window - 1) // 2, 0), max(len(jacobians) - window, 0))
+        mean = correlations[first:first + window].mean(0)
+        norms = np.linalg.norm(jac, axis=-1, keepdims=True)
+        maps.append(np.linalg.solve(mean + damping * np.eye(len(jac)), jac / norms) / norms)
+    return np.array(maps)
+
+
+@pytest.mark.parametrize(("window", "batch_size"), [(1, 4), (3, 4), (4, 5), (50, 7)])
+def test_windowed_inverse_averages_the_correlation_over_neighbouring_samples(window,
+                                                                             batch_size):
+    # Windows cross the batches' boundaries, and one is longer than the data.
+    model = small_encoder("mlp")
+    inputs = torch.randn(13, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    maps = attribute(model, inputs, "inverted-gradient", damping=0.5, window=window,
+                     batch_size=batch_size, return_per_sample=True)
+    expected = _brute_force_windowed_inverse(jacobian(model, inputs).numpy(), window, 0.5)
+    np.testing.assert_allclose(maps, expected, rtol=1e-9)
+    if window > 1:  # not the per-sample inverse
+        assert not np.allclose(maps, attribute(model, inputs, "inverted-gradient", damping=0.5,
+                                               return_per_sample=True), rtol=1e-3)
+
+
+def test_windowed_inverse_averages_the_mapped_rows_and_keeps_the_own_rows_per_sample():
+    model = small_encoder("mlp")
+    inputs = torch.randn(11, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    output_map = np.eye(3)
+    output_map[2, :2] = [0.7, -0.4]
+    maps = attribute(model, inputs, "inverted-gradient", damping=1.0, window=5,
+                     output_map=output_map, batch_size=4, return_per_sample=True)
+    jacobians = jacobian(model, inputs).numpy()
+    mapped = output_map @ jacobians
+    np.testing.assert_allclose(maps[:, :2],
+                               _brute_force_windowed_inverse(mapped, 5, 1.0)[:, :2], rtol=1e-9)
+    np.testing.assert_allclose(maps[:, 2], _brute_force_windowed_inverse(jacobians, 1, 1.0)[:, 2],
+                               rtol=1e-9)
+
+
+def test_moving_average_leaves_out_non_finite_samples():
+    from skattr.attribution.inverted_gradient import moving_average
+
+    values = torch.arange(12, dtype=torch.float64).reshape(6, 2)
+    values[2, 1] = float("nan")
+    averaged = moving_average(values, 3)
+    np.testing.assert_allclose(averaged[1], values[[0, 1]].mean(0))  # sample 2 left out
+    np.testing.assert_allclose(averaged[4], values[3:6].mean(0))
+    np.testing.assert_allclose(averaged[5], values[3:6].mean(0))  # shifted at the end
+    assert torch.isnan(moving_average(values, 1)[2]).all()
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"damping": 1.0, "window": 0}, "window must be a positive integer; got 0"),
+    ({"damping": 1.0, "window": 2.5}, "window must be a positive integer; got 2.5"),
+    ({"damping": 1.0, "window": True}, "window must be a positive integer; got True"),
+    ({"window": 3}, "window=3 averages the correlation .* needs damping > 0, got damping=0"),
+])
+def test_bad_window_is_named(params, message):
+    with pytest.raises(ValueError, match=message):
+        attribute(small_encoder("mlp"), torch.randn(4, 6, dtype=torch.float64),
+                  "inverted-gradient", **params)
+
+
 @pytest.mark.parametrize(("output_map", "message"), [
     (np.eye(3)[:2], r"output_map must be a square matrix \(K, K\) or None; got shape \(2, 3\)"),
     (np.eye(4), r"output_map has shape \(4, 4\); the model has 3 outputs"),
