@@ -156,9 +156,12 @@ def test_unmixing_screen_s_maps_are_the_estimator_s(tmp_path):
     own = attribute(Recorded(), inputs, "inverted-gradient", damping=1.0, return_per_sample=True)
     sparse = block_unmixing(own, [0, 1], [2, 3])  # 400 samples: all of them
     for name, params in (("own", {}), ("behaviour rows", {"output_map": regression}),
-                         ("sparse", {"output_map": sparse})):
+                         ("sparse", {"output_map": sparse}),
+                         ("sparse, window", {"output_map": sparse, "window": lag})):
         expected = attribute(Recorded(), inputs, "inverted-gradient", damping=1.0,
                              row_norm="max", **params)
         assert scores[name] == pytest.approx(attribution_auc(truth, expected))
-    # Every row unmixed is another map: the comparison above tells the two apart.
+    # Every row unmixed is another map, and so is the window: the comparisons above tell
+    # them apart.
     assert scores["increments offset"] != pytest.approx(scores["behaviour rows"])
+    assert scores["sparse, window"] != pytest.approx(scores["sparse"])
