@@ -609,7 +609,8 @@ class xCEBRAAttributor(TransformerMixin, BaseEstimator):  # noqa: N801 (the meth
         The number of encoders trained (``n_encoders``, or the value ``"auto"`` chose).
     attribution_map_ : ndarray of shape (n_latents, n_features)
         Inverted neuron gradient on the training data, ``mean_t |pinv(J_f(x_t))^T|`` (the
-        inverse damped by ``inverse_damping``), each sample's rows divided by their
+        inverse damped by ``inverse_damping``, over ``inverse_window`` samples, of the
+        embedding unmixed by ``block_unmixing_``), each sample's rows divided by their
         ``row_norm`` first (none with ``row_norm=None``).
     loss_curve_ : dict of str to ndarray of shape (n_steps,)
         Per step: each objective's loss (``"behavior"``, ``"time"``: InfoNCE, or the squared
