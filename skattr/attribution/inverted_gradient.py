@@ -61,11 +61,12 @@ class InvertedNeuronGradient(AttributionMethod):
     window : int, default=1
         With ``damping > 0``, the correlation ``C`` of the rows of ``U J`` (``J`` without
         ``output_map``) is averaged over ``window`` consecutive samples centred on each one
-        (shifted to fit at the ends) before the inverse; the samples must be in time order. ``C`` is
-        the encoder's local geometry, which changes little while the latents do, but each
-        sample's own estimate carries the encoder's local noise, which the inverse divides by.
-        The rows taken from ``J``'s own inverse (see ``output_map``) keep each sample's own
-        ``C``. 1 inverts each sample with its own ``C``. Holds ``T K^2`` floats.
+        (shifted to fit at the ends) before the inverse; the samples must be in time order.
+        ``C`` is the encoder's local geometry, which changes little while the latents do, but
+        each sample's own estimate carries the encoder's local noise, which the inverse divides
+        by. The rows taken from ``J``'s own inverse (see ``output_map``) keep each sample's own
+        ``C``. 1 inverts each sample with its own ``C``. Holds ``T K^2`` floats, and computes
+        the Jacobians twice.
 
     Examples
     --------
