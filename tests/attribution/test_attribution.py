@@ -450,6 +450,16 @@ def test_windowed_inverse_averages_the_correlation_over_neighbouring_samples(win
                                                return_per_sample=True), rtol=1e-3)
 
 
+def test_windowed_inverse_of_a_conv_encoder_averages_the_lag_reduced_jacobians():
+    model = small_encoder("conv")
+    inputs = torch.randn(9, 6, model.receptive_field, dtype=torch.float64,
+                         generator=torch.Generator().manual_seed(6))
+    maps = attribute(model, inputs, "inverted-gradient", damping=1.0, window=3, batch_size=4,
+                     return_per_sample=True)
+    expected = _brute_force_windowed_inverse(jacobian(model, inputs).mean(-1).numpy(), 3, 1.0)
+    np.testing.assert_allclose(maps, expected, rtol=1e-9)
+
+
 def test_windowed_inverse_averages_the_mapped_rows_and_keeps_the_own_rows_per_sample():
     model = small_encoder("mlp")
     inputs = torch.randn(11, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
