@@ -154,9 +154,11 @@ def upgrade_params(params: dict, saved: str | None) -> dict:
     # before 0.11 no behavior_gap (positives could be their reference's time neighbours),
     # before 0.12 no n_encoders (a fit trained one encoder), before 0.15 no unmix_blocks (the
     # inverse was of the encoder's own Jacobian), before 0.17 no inverse_window (each sample
-    # was inverted with its own correlation).
+    # was inverted with its own correlation), before 0.18 no inverse_map_window (each
+    # sample kept its own map).
     params = {"time_delta": 1, "row_norm": None, "inverse_damping": 0.0, "behavior_gap": 0,
-              "n_encoders": 1, "unmix_blocks": False, "inverse_window": 1, **params}
+              "n_encoders": 1, "unmix_blocks": False, "inverse_window": 1,
+              "inverse_map_window": 1, **params}
     if params.get("time_delta") == "auto" and saved_before(saved, (0, 9)):
         # Before 0.9, time_delta="auto" meant the time offset; now it reads the labels. (From
         # 0.9 to 0.10 it changed rule; a fitted model keeps its time_delta_ either way.)

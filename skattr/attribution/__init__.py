@@ -188,21 +188,29 @@ def attribute(
             raise ValueError("attribute_to_layer_input=True needs a layer; got layer=None.")
         implementation.prepare(model, inputs, target)
         statistics = implementation.sample_statistics(model, inputs, lag_reduction, batch_size)
-        batches = (
-            implementation.attribute_batch(
-                model, inputs[start : start + batch_size], lag_reduction,
-                None if target is None else target[start : start + batch_size],
-                # only methods that have statistics take them
-                **({} if statistics is None
-                   else {"statistics": statistics[start : start + batch_size]}),
-            )
-            for start in range(0, inputs.shape[0], batch_size)
-        )
+        batches = (_batch_maps(implementation, model, inputs, lag_reduction, target, statistics,
+                               start, batch_size)
+                   for start in range(0, inputs.shape[0], batch_size))
         if row_norm is not None:
             batches = (normalize_rows(maps, row_norm) for maps in batches)
         return reduce_over_samples(batches, reduction, return_per_sample,
                                    n_batches=-(-inputs.shape[0] // batch_size),
                                    verbose=verbose, description=implementation.name)
+
+
+def _batch_maps(implementation: AttributionMethod, model, inputs, lag_reduction, target,
+                statistics, start: int, batch_size: int) -> torch.Tensor:
+    """The maps of the samples ``start : start + batch_size``, computed with the method's
+    ``context`` samples more on each side."""
+    stop = min(start + batch_size, inputs.shape[0])
+    first = max(start - implementation.context, 0)
+    last = min(stop + implementation.context, inputs.shape[0])
+    maps = implementation.attribute_batch(
+        model, inputs[first:last], lag_reduction, None if target is None else target[first:last],
+        # only methods that have statistics take them
+        **({} if statistics is None else {"statistics": statistics[first:last]}),
+    )
+    return maps[start - first : stop - first]
 
 
 def _check_target(target, implementation, n_samples, device, dtype) -> torch.Tensor | None:

@@ -35,11 +35,17 @@ class AttributionMethod:
         The reduction over samples used when the caller gives none.
     requires_target : bool
         Whether :meth:`attribute_batch` needs a per-sample ``target`` (e.g. IGC's labels).
+    context : int
+        Samples on each side of a batch that its maps depend on (averages over neighbours in
+        time), read after :meth:`sample_statistics`: :func:`~skattr.attribution.attribute`
+        passes each batch with that many samples more on each side (fewer at the ends of the
+        data) and keeps the maps of the batch's own samples.
     """
 
     name: str = ""
     default_reduction: str = "mean_abs"
     requires_target: bool = False
+    context: int = 0
 
     def prepare(
         self, model: torch.nn.Module, inputs: torch.Tensor, target: torch.Tensor | None

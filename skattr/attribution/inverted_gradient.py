@@ -3,6 +3,7 @@ damped (Tikhonov) version."""
 
 from __future__ import annotations
 
+import math
 from numbers import Integral, Real
 
 import torch
@@ -67,6 +68,19 @@ class InvertedNeuronGradient(AttributionMethod):
         by. The rows taken from ``J``'s own inverse (see ``output_map``) keep each sample's own
         ``C``. 1 inverts each sample with its own ``C``. Holds ``T K^2`` floats, and computes
         the Jacobians twice.
+    map_window : int or "auto", default=1
+        The signed maps of the rows that ``window`` applies to averaged over ``map_window``
+        consecutive samples centred on each one (shifted to fit at the ends), after the
+        inverse; the samples must be in time order. Noise that is new in every sample (spike
+        counts drawn from rates, observation noise) moves each sample's Jacobian, and so its
+        map, while the latents, and with them the map, change little from one sample to the
+        next; the mean of the maps' absolute values then rises on features that no latent
+        acts on. ``"auto"``: from the white fraction ``v`` of the unit rows ``J_1`` over time
+        (half their mean squared increment between consecutive samples, over their variance;
+        about 0 for a Jacobian that moves smoothly, 1 for one that is noise from sample to
+        sample), ``v / (1 - v)`` samples rounded, the number that brings the noise's variance
+        down to that of the rows' own changes, between 1 and ``window``. ``attribute``
+        computes each batch's maps with ``map_window`` samples more on each side.
 
     Examples
     --------
@@ -82,7 +96,8 @@ class InvertedNeuronGradient(AttributionMethod):
     name = "inverted-gradient"
 
     def __init__(self, solver: str = "svd", rcond: float | None = None,
-                 damping: float = 0.0, output_map=None, window: int = 1) -> None:
+                 damping: float = 0.0, output_map=None, window: int = 1,
+                 map_window: int | str = 1) -> None:
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}; got {solver!r}.")
         if rcond is not None and not rcond >= 0:
@@ -95,7 +110,13 @@ class InvertedNeuronGradient(AttributionMethod):
         if window > 1 and damping == 0:
             raise ValueError(f"window={window} averages the correlation that the damped inverse "
                              "solves with; it needs damping > 0, got damping=0.")
+        if map_window != "auto" and not (isinstance(map_window, Integral)
+                                         and not isinstance(map_window, bool) and map_window >= 1):
+            raise ValueError(f"map_window must be a positive integer or 'auto'; got {map_window!r}.")
         self.window = int(window)
+        self.map_window = map_window if map_window == "auto" else int(map_window)
+        # The map window in use: map_window, or for "auto" what the last data gave.
+        self.map_window_ = 1 if map_window == "auto" else int(map_window)
         self.solver = solver
         self.rcond = rcond
         self.damping = float(damping)
@@ -111,26 +132,46 @@ class InvertedNeuronGradient(AttributionMethod):
         self._kept_rows = None if self.output_map is None else (
             self.output_map == torch.eye(len(self.output_map), dtype=torch.float64)).all(0)
 
+    @property
+    def context(self) -> int:
+        """Samples on each side of a batch that its maps need: the map window's."""
+        return self.map_window_ if self.map_window_ > 1 else 0
+
     def sample_statistics(self, model, inputs, lag_reduction, batch_size):
         """With ``window > 1``: each sample's correlation of the rows of ``U J``, averaged over
-        the window, ``(T, K, K)``."""
-        if self.window == 1:
+        the window, ``(T, K, K)``; with ``map_window="auto"``, sets ``map_window_``."""
+        if self.window == 1:  # nothing to average, and "auto" stays at most 1 sample
             return None
-        correlations = torch.cat([
-            row_correlation(self._mapped(jac).to(torch.float64))[0]
-            for jac in (reduce_lags(jacobian(model, inputs[start:start + batch_size]),
-                                    lag_reduction)
-                        for start in range(0, inputs.shape[0], batch_size))])
-        return moving_average(correlations, self.window)
+        correlations, white = [], WhiteFraction()
+        for start in range(0, inputs.shape[0], batch_size):
+            jac = reduce_lags(jacobian(model, inputs[start:start + batch_size]), lag_reduction)
+            correlation, unit, _ = row_correlation(self._mapped(jac).to(torch.float64))
+            correlations.append(correlation)
+            white.update(unit[:, self._windowed_rows(jac.shape[1])])
+        if self.map_window == "auto":
+            self.map_window_ = white.window(self.window)
+        return moving_average(torch.cat(correlations), self.window) if self.window > 1 else None
 
     def attribute_batch(self, model, inputs, lag_reduction, target=None, statistics=None):
         jac = reduce_lags(jacobian(model, inputs), lag_reduction)
         precision = jac.dtype  # of the model: sets the exact inverse's cut-off
         maps = self._invert(self._mapped(jac), precision, statistics)
-        if self.output_map is not None and self._kept_rows.any():
-            kept = self._kept_rows.to(jac.device)
-            maps[:, kept] = self._invert(jac, precision)[:, kept]
+        windowed = self._windowed_rows(jac.shape[1]).to(jac.device)
+        if self.map_window_ > 1:
+            rows = maps[:, windowed]
+            # A sample with a non-finite entry keeps its NaN map; its neighbours leave it out.
+            maps[:, windowed] = torch.where(rows.isfinite().all(-1).all(-1)[:, None, None],
+                                            moving_average(rows, self.map_window_), rows)
+        if not windowed.all():
+            maps[:, ~windowed] = self._invert(jac, precision)[:, ~windowed]
         return maps
+
+    def _windowed_rows(self, n_outputs: int) -> torch.Tensor:
+        """Which rows are inverted from ``U J`` (and windowed): all but those ``U`` leaves
+        alone, which come from ``J``'s own inverse."""
+        if self._kept_rows is None:
+            return torch.ones(n_outputs, dtype=torch.bool)
+        return ~self._kept_rows
 
     def _mapped(self, jac: torch.Tensor) -> torch.Tensor:
         """``U J`` in float64 (``J`` itself, in its own dtype, without ``output_map``)."""
@@ -183,6 +224,62 @@ def moving_average(values: torch.Tensor, window: int) -> torch.Tensor:
     first = (stop - window).clamp(min=0)  # a full window at the far end as at the near one
     mean = (sums[stop] - sums[first]) / (counts[stop] - counts[first])
     return mean.reshape(values.shape).to(values.dtype)
+
+
+class WhiteFraction:
+    """The white fraction of a sequence of samples ``(B, ...)`` given in time order, batch by
+    batch: half the mean squared increment between consecutive samples over the variance,
+    summed over the entries, leaving out samples with a non-finite entry. About 0 for a
+    sequence that changes slowly, 1 for independent samples.
+
+    Examples
+    --------
+    >>> import torch
+    >>> fraction = WhiteFraction()
+    >>> fraction.update(torch.randn(20_000, 3, generator=torch.Generator().manual_seed(0)))
+    >>> round(fraction.result(), 1)
+    1.0
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = self.squares = self.increments = 0.0
+        self.n_increments = 0
+        self.last: torch.Tensor | None = None
+
+    def update(self, values: torch.Tensor) -> None:
+        flat = values.reshape(len(values), -1).to(torch.float64)
+        if self.last is not None:
+            flat = torch.cat([self.last, flat])
+        finite = flat.isfinite().all(1)
+        both = finite[1:] & finite[:-1]
+        self.increments += float((flat[1:] - flat[:-1])[both].square().sum())
+        self.n_increments += int(both.sum())
+        new = flat[0 if self.last is None else 1:][finite[0 if self.last is None else 1:]]
+        self.count += len(new)
+        self.total = self.total + new.sum(0)
+        self.squares += float(new.square().sum())
+        self.last = flat[-1:]
+
+    def result(self) -> float:
+        """The white fraction; NaN if fewer than two samples or no variance."""
+        if self.count < 2 or self.n_increments == 0:
+            return float("nan")
+        variance = (self.squares - float(torch.as_tensor(self.total).square().sum())
+                    / self.count) / self.count
+        if not variance > 0:
+            return float("nan")
+        return self.increments / self.n_increments / 2 / variance
+
+    def window(self, longest: int) -> int:
+        """``v / (1 - v)`` for the white fraction ``v``, rounded, between 1 and ``longest``: the
+        number of samples whose mean brings the white part's variance down to the rest's."""
+        white = self.result()
+        if not white == white:  # NaN: nothing that moves, nothing to average
+            return 1
+        if white >= 1:
+            return longest
+        return int(min(max(math.floor(white / (1 - white) + 0.5), 1), longest))
 
 
 def damped_inverse(jac: torch.Tensor, damping: float,
