@@ -19,6 +19,9 @@ defaults' map otherwise (damping 1, rows on their largest entry):
 - ``sparse, window``: the same with the behaviour rows solved with the correlation of the
   Jacobian's rows averaged over the fit's time offset (``inverse_window="auto"``, from 0.17;
   at T = 100,000 over the kept samples, each about 5 samples apart).
+- ``sparse, windows``: the same with the signed maps of the behaviour rows averaged over the
+  samples that their white fraction calls for, at most the time offset
+  (``inverse_map_window="auto"``, from 0.18).
 
 Both regressions remove whatever the blocks share, and so assume that the time-only latents do
 not move with the behaviour; the family's ``coupled`` settings break that assumption, which the
@@ -78,12 +81,16 @@ def dump_cell(directory: Path, name: str, seed: int) -> str:
     return f"{name} seed {seed}: fitted in {seconds:.0f} s"
 
 
-def damped_rows(jacobians: np.ndarray, window: int = 1) -> np.ndarray:
+def damped_rows(jacobians: np.ndarray, window: int = 1, map_window: int | str = 1,
+                mapped: int | None = None) -> np.ndarray:
     """Each sample's damped inverse (damping 1), rows on their largest entry, ``|.|``; with
-    ``window > 1`` solved with the rows' correlation averaged over that many samples."""
+    ``window > 1`` solved with the rows' correlation averaged over that many samples; with
+    ``map_window`` the signed maps of the first ``mapped`` rows (all rows by default) averaged
+    over that many samples first (``"auto"``: from their white fraction, at most ``window``)."""
     import torch
 
     from skattr.attribution.inverted_gradient import (
+        WhiteFraction,
         damped_inverse,
         moving_average,
         row_correlation,
@@ -91,9 +98,17 @@ def damped_rows(jacobians: np.ndarray, window: int = 1) -> np.ndarray:
     from skattr.metrics import normalize_rows
 
     jacobians = torch.as_tensor(jacobians, dtype=torch.float64)
-    correlation = None if window == 1 else moving_average(row_correlation(jacobians)[0], window)
-    maps = damped_inverse(jacobians, 1.0, correlation).numpy()
-    return normalize_rows(np.abs(maps), "max")
+    correlations, units, _ = row_correlation(jacobians)
+    correlation = None if window == 1 else moving_average(correlations, window)
+    maps = damped_inverse(jacobians, 1.0, correlation)
+    rows = slice(0, mapped)
+    if map_window == "auto":
+        white = WhiteFraction()
+        white.update(units[:, rows])
+        map_window = white.window(window)
+    if map_window > 1:
+        maps[:, rows] = moving_average(maps[:, rows], map_window)
+    return normalize_rows(np.abs(maps.numpy()), "max")
 
 
 def regression_unmixing(embedding: np.ndarray, behavior: list[int], time_only: list[int],
@@ -149,8 +164,10 @@ def score_cell(path: Path) -> dict[str, float]:
             scores["behaviour rows"] = attribution_auc(truth, unmixed.mean(0))
     # The sparse unmixing leaves the time columns of U alone: its time rows are the own's.
     unmixed = sparse_unmixing(jacobians, behavior, time_only) @ jacobians
-    for name, window in (("sparse", 1), ("sparse, window", int(cell["lag"]))):
-        sparse = damped_rows(unmixed, window)
+    lag = int(cell["lag"])
+    for name, window, map_window in (("sparse", 1, 1), ("sparse, window", lag, 1),
+                                     ("sparse, windows", lag, "auto")):
+        sparse = damped_rows(unmixed, window, map_window, n_behavior)
         sparse[:, n_behavior:] = own[:, n_behavior:]
         scores[name] = attribution_auc(truth, sparse.mean(0))
     return scores

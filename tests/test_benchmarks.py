@@ -157,7 +157,9 @@ def test_unmixing_screen_s_maps_are_the_estimator_s(tmp_path):
     sparse = block_unmixing(own, [0, 1], [2, 3])  # 400 samples: all of them
     for name, params in (("own", {}), ("behaviour rows", {"output_map": regression}),
                          ("sparse", {"output_map": sparse}),
-                         ("sparse, window", {"output_map": sparse, "window": lag})):
+                         ("sparse, window", {"output_map": sparse, "window": lag}),
+                         ("sparse, windows", {"output_map": sparse, "window": lag,
+                                              "map_window": "auto"})):
         expected = attribute(Recorded(), inputs, "inverted-gradient", damping=1.0,
                              row_norm="max", **params)
         assert scores[name] == pytest.approx(attribution_auc(truth, expected))
@@ -165,3 +167,5 @@ def test_unmixing_screen_s_maps_are_the_estimator_s(tmp_path):
     # them apart.
     assert scores["increments offset"] != pytest.approx(scores["behaviour rows"])
     assert scores["sparse, window"] != pytest.approx(scores["sparse"])
+    # Independent Jacobians are all white: the maps' window is the whole lag.
+    assert scores["sparse, windows"] != pytest.approx(scores["sparse, window"])

@@ -115,6 +115,9 @@ CASES = {
     "estimator-unmix-blocks": lambda X, y, t, m, p: estimator(unmix_blocks="yes").fit(X, y),
     "estimator-inverse-window": lambda X, y, t, m, p: estimator(inverse_window=0).fit(X, y),
     "attribute-window": lambda X, y, t, m, p: m.attribute(X, window=0),
+    "estimator-inverse-map-window": lambda X, y, t, m, p: estimator(
+        inverse_map_window=0).fit(X, y),
+    "attribute-map-window": lambda X, y, t, m, p: m.attribute(X, map_window="all"),
     "attribute-target-length": lambda X, y, t, m, p: m.attribute(X, "gradient", target=y[:-1]),
     "attribute-empty-X": lambda X, y, t, m, p: attribute(m.module_, X[:0]),
     "cuda-without-cuda": lambda X, y, t, m, p: estimator(device="cuda").fit(X, y),

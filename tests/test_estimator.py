@@ -52,13 +52,14 @@ def test_the_map_is_the_damped_inverse_with_rows_normalised_per_sample_by_defaul
 
     X, y, _, _ = synthetic
     model = fitted(X, y)
-    assert (model.row_norm, model.inverse_damping, model.inverse_window) == ("max", 1.0, "auto")
+    assert (model.row_norm, model.inverse_damping, model.inverse_window,
+            model.inverse_map_window) == ("max", 1.0, "auto", "auto")
     assert model.time_offset_ > 1  # so that the window is not a no-op here
     inputs = torch.tensor(X, dtype=torch.float32)
     np.testing.assert_allclose(
         model.attribution_map_, attribute(model.module_, inputs, row_norm="max", damping=1.0,
                                           output_map=model.block_unmixing_,
-                                          window=model.time_offset_),
+                                          window=model.time_offset_, map_window="auto"),
         rtol=1e-6)
     # Each sample on its own correlation is another map; the exact inverse takes no window.
     own = model.attribute(X, window=1)

@@ -433,3 +433,21 @@ def test_files_and_pickles_from_before_ensembles_hold_one_encoder(model, synthet
     assert unpickled.n_encoders == 1 and unpickled.n_encoders_ == 1
     X, _, _, _ = synthetic
     assert_same_fit(unpickled, model, X)
+
+
+def test_files_and_pickles_from_before_inverse_map_window_keep_each_sample_s_map(
+        model, synthetic, tmp_path):
+    def without_map_window(metadata):
+        del metadata["params"]["inverse_map_window"]
+
+    old = loaded_as_saved_by("0.17.0", model, tmp_path / "model.safetensors",
+                             without_map_window)
+    unpickled = unpickled_as_saved_by("0.17.0", model, drop=("inverse_map_window",))
+    X = synthetic[0]
+    for estimator in (old, unpickled):
+        assert estimator.inverse_map_window == 1
+        np.testing.assert_allclose(estimator.attribute(X), model.attribute(X, map_window=1),
+                                   rtol=1e-6)
+    # A map window of more than one sample is another map on these data.
+    assert not np.allclose(model.attribute(X, map_window=5), model.attribute(X, map_window=1),
+                           rtol=1e-6)

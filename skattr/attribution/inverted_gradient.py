@@ -105,14 +105,14 @@ class InvertedNeuronGradient(AttributionMethod):
         is_number = isinstance(damping, Real) and not isinstance(damping, bool)
         if not (is_number and 0 <= damping < float("inf")):
             raise ValueError(f"damping must be a finite number >= 0; got {damping!r}.")
-        if not (isinstance(window, Integral) and not isinstance(window, bool) and window >= 1):
+        if not _is_positive_integer(window):
             raise ValueError(f"window must be a positive integer; got {window!r}.")
         if window > 1 and damping == 0:
             raise ValueError(f"window={window} averages the correlation that the damped inverse "
                              "solves with; it needs damping > 0, got damping=0.")
-        if map_window != "auto" and not (isinstance(map_window, Integral)
-                                         and not isinstance(map_window, bool) and map_window >= 1):
-            raise ValueError(f"map_window must be a positive integer or 'auto'; got {map_window!r}.")
+        if not (map_window == "auto" or _is_positive_integer(map_window)):
+            raise ValueError(
+                f"map_window must be a positive integer or 'auto'; got {map_window!r}.")
         self.window = int(window)
         self.map_window = map_window if map_window == "auto" else int(map_window)
         # The map window in use: map_window, or for "auto" what the last data gave.
@@ -199,6 +199,10 @@ class InvertedNeuronGradient(AttributionMethod):
 
 
 SOLVERS = ("svd", "lstsq")
+
+
+def _is_positive_integer(value) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool) and value >= 1
 
 
 def row_correlation(jac: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -475,6 +475,138 @@ def test_windowed_inverse_averages_the_mapped_rows_and_keeps_the_own_rows_per_sa
                                rtol=1e-9)
 
 
+def _brute_force_moving_average(maps, window):
+    """The mean of ``maps`` over the ``window`` samples centred on each (shifted to fit at the
+    ends), by a loop."""
+    first = [min(max(t - (window - 1) // 2, 0), max(len(maps) - window, 0))
+             for t in range(len(maps))]
+    return np.array([maps[f:f + window].mean(0) for f in first])
+
+
+@pytest.mark.parametrize(("map_window", "batch_size"), [(3, 4), (4, 5), (2, 1), (50, 7)])
+def test_map_window_averages_the_signed_maps_of_the_mapped_rows_over_neighbouring_samples(
+        map_window, batch_size):
+    # Windows cross the batches' boundaries, and one is longer than the data.
+    model = small_encoder("mlp")
+    inputs = torch.randn(11, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    output_map = np.eye(3)
+    output_map[2, :2] = [0.7, -0.4]
+    maps = attribute(model, inputs, "inverted-gradient", damping=1.0, window=3,
+                     map_window=map_window, output_map=output_map, batch_size=batch_size,
+                     return_per_sample=True)
+    jacobians = jacobian(model, inputs).numpy()
+    windowed = _brute_force_windowed_inverse(output_map @ jacobians, 3, 1.0)
+    np.testing.assert_allclose(maps[:, :2],
+                               _brute_force_moving_average(windowed, map_window)[:, :2],
+                               rtol=1e-9)
+    np.testing.assert_allclose(maps[:, 2], _brute_force_windowed_inverse(jacobians, 1, 1.0)[:, 2],
+                               rtol=1e-9)
+
+
+def test_map_window_of_the_exact_inverse_averages_its_maps():
+    model = small_encoder("mlp")
+    inputs = torch.randn(9, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(8))
+    maps = attribute(model, inputs, "inverted-gradient", map_window=3, batch_size=4,
+                     return_per_sample=True)
+    own = attribute(model, inputs, "inverted-gradient", return_per_sample=True)
+    np.testing.assert_allclose(maps, _brute_force_moving_average(own, 3), rtol=1e-9)
+
+
+def _white_fraction(values):
+    """Half the mean squared increment over the variance, by numpy."""
+    flat = values.reshape(len(values), -1)
+    centred = flat - flat.mean(0)
+    return (np.diff(flat, axis=0) ** 2).sum(1).mean() / 2 / (centred ** 2).sum(1).mean()
+
+
+def test_auto_map_window_is_the_white_fraction_rule_on_the_jacobian_s_unit_rows():
+    from skattr.attribution import InvertedNeuronGradient
+
+    model = small_encoder("mlp")
+    generator = torch.Generator().manual_seed(9)
+    slow = torch.cumsum(0.05 * torch.randn(400, 6, dtype=torch.float64, generator=generator), 0)
+    output_map = np.eye(3)
+    output_map[2, :2] = [0.7, -0.4]
+    found = {}
+    for noise in (0.0, 0.3, 0.5, 1.0):
+        inputs = slow + noise * torch.randn(400, 6, dtype=torch.float64, generator=generator)
+        method = InvertedNeuronGradient(damping=1.0, window=9, map_window="auto",
+                                        output_map=output_map)
+        statistics = method.sample_statistics(model, inputs, "mean", 64)
+        units = (output_map @ jacobian(model, inputs).numpy())[:, :2]
+        white = _white_fraction(units / np.linalg.norm(units, axis=-1, keepdims=True))
+        expected = 9 if white >= 1 else min(max(int(np.floor(white / (1 - white) + 0.5)), 1), 9)
+        assert method.map_window_ == expected
+        found[noise] = expected
+        # The map with "auto" is the map with the window it found.
+        np.testing.assert_allclose(
+            attribute(model, inputs, method, return_per_sample=True),
+            attribute(model, inputs, "inverted-gradient", damping=1.0, window=9,
+                      map_window=expected, output_map=output_map, return_per_sample=True),
+            rtol=1e-9)
+        assert statistics.shape == (400, 3, 3)
+    # Smooth inputs keep each sample's map; noise from sample to sample is averaged.
+    assert found[0.0] == 1 and found[1.0] == 9 and 1 < found[0.5] < 9
+
+
+def test_auto_map_window_is_at_most_the_correlation_s_window():
+    inputs = torch.randn(400, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    model = small_encoder("mlp")
+    for window in (1, 4):
+        auto = attribute(model, inputs, "inverted-gradient", damping=1.0, window=window,
+                         map_window="auto", return_per_sample=True)
+        fixed = attribute(model, inputs, "inverted-gradient", damping=1.0, window=window,
+                          map_window=window, return_per_sample=True)
+        np.testing.assert_allclose(auto, fixed, rtol=1e-12)  # white inputs: the longest
+
+
+def test_white_fraction_streams_over_batches_and_leaves_out_non_finite_samples():
+    from skattr.attribution.inverted_gradient import WhiteFraction
+
+    generator = torch.Generator().manual_seed(1)
+    walk = torch.cumsum(torch.randn(3000, 2, 3, dtype=torch.float64, generator=generator), 0)
+    values = walk + torch.randn(3000, 2, 3, dtype=torch.float64, generator=generator)
+    fraction = WhiteFraction()
+    for batch in torch.split(values, 64):
+        fraction.update(batch)
+    assert fraction.result() == pytest.approx(_white_fraction(values.numpy()), rel=1e-9)
+    # Independent samples are all white, a random walk's increments are small against its
+    # spread.
+    independent = WhiteFraction()
+    independent.update(torch.randn(20_000, 4, dtype=torch.float64, generator=generator))
+    assert independent.result() == pytest.approx(1.0, abs=0.03)
+    random_walk = WhiteFraction()
+    random_walk.update(walk)
+    assert random_walk.result() < 0.01
+    # A non-finite sample is left out, with its two increments.
+    holed = values.clone()
+    holed[100, 0, 0] = float("nan")
+    partial = WhiteFraction()
+    for batch in torch.split(holed, 100):
+        partial.update(batch)
+    kept = np.delete(values.numpy(), 100, axis=0).reshape(2999, -1)
+    increments = np.concatenate([np.diff(kept[:100], axis=0), np.diff(kept[100:], axis=0)])
+    centred = kept - kept.mean(0)
+    expected = (increments ** 2).sum(1).mean() / 2 / (centred ** 2).sum(1).mean()
+    assert partial.result() == pytest.approx(expected, rel=1e-9)
+    assert np.isnan(WhiteFraction().result())
+    assert WhiteFraction().window(7) == 1  # nothing seen: nothing to average
+
+
+def test_map_window_keeps_a_non_finite_sample_nan_and_leaves_it_out_of_its_neighbours():
+    model = torch.nn.Linear(4, 2, bias=False).double()
+    inputs = torch.randn(8, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    inputs[3, 0] = float("nan")
+    # A linear model's Jacobian does not depend on the input: make one sample's non-finite.
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4).double(), torch.nn.Tanh(), model)
+    maps = attribute(model, inputs, "inverted-gradient", damping=1.0, map_window=3,
+                     return_per_sample=True)
+    own = attribute(model, inputs, "inverted-gradient", damping=1.0, return_per_sample=True)
+    assert np.isnan(maps[3]).all()
+    np.testing.assert_allclose(maps[2], own[[1, 2]].mean(0), rtol=1e-12)
+    np.testing.assert_allclose(maps[4], own[[4, 5]].mean(0), rtol=1e-12)
+
+
 def test_moving_average_leaves_out_non_finite_samples():
     from skattr.attribution.inverted_gradient import moving_average
 
@@ -492,6 +624,9 @@ def test_moving_average_leaves_out_non_finite_samples():
     ({"damping": 1.0, "window": 2.5}, "window must be a positive integer; got 2.5"),
     ({"damping": 1.0, "window": True}, "window must be a positive integer; got True"),
     ({"window": 3}, "window=3 averages the correlation .* needs damping > 0, got damping=0"),
+    ({"map_window": 0}, "map_window must be a positive integer or 'auto'; got 0"),
+    ({"map_window": True}, "map_window must be a positive integer or 'auto'; got True"),
+    ({"map_window": "all"}, "map_window must be a positive integer or 'auto'; got 'all'"),
 ])
 def test_bad_window_is_named(params, message):
     with pytest.raises(ValueError, match=message):
