@@ -147,7 +147,7 @@ class InvertedNeuronGradient(AttributionMethod):
             jac = reduce_lags(jacobian(model, inputs[start:start + batch_size]), lag_reduction)
             correlation, unit, _ = row_correlation(self._mapped(jac).to(torch.float64))
             correlations.append(correlation)
-            white.update(unit[:, self._windowed_rows(jac.shape[1])])
+            white.update(unit[:, self._windowed_rows(jac.shape[1]).to(unit.device)])
         if self.map_window == "auto":
             self.map_window_ = white.window(self.window)
         return moving_average(torch.cat(correlations), self.window) if self.window > 1 else None
@@ -259,7 +259,8 @@ class WhiteFraction:
         both = finite[1:] & finite[:-1]
         self.increments += float((flat[1:] - flat[:-1])[both].square().sum())
         self.n_increments += int(both.sum())
-        new = flat[0 if self.last is None else 1:][finite[0 if self.last is None else 1:]]
+        first_new = 0 if self.last is None else 1
+        new = flat[first_new:][finite[first_new:]]
         self.count += len(new)
         self.total = self.total + new.sum(0)
         self.squares += float(new.square().sum())
