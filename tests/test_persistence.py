@@ -282,21 +282,25 @@ def test_files_and_pickles_from_before_unmix_blocks_invert_the_encoder_s_own_jac
     assert current.unmix_blocks is True
 
 
-def test_files_and_pickles_from_before_inverse_window_invert_each_sample_on_its_own(
-        model, synthetic, tmp_path):
-    def without_window(metadata):
-        del metadata["params"]["inverse_window"]
+@pytest.mark.parametrize(("version", "param", "method_param"), [
+    ("0.16.0", "inverse_window", "window"),  # each sample inverted with its own correlation
+    ("0.17.0", "inverse_map_window", "map_window"),  # each sample kept its own map
+])
+def test_files_and_pickles_from_before_a_window_load_without_it(
+        version, param, method_param, model, synthetic, tmp_path):
+    def without_param(metadata):
+        del metadata["params"][param]
 
-    old = loaded_as_saved_by("0.16.0", model, tmp_path / "model.safetensors", without_window)
-    unpickled = unpickled_as_saved_by("0.16.0", model, drop=("inverse_window",))
+    old = loaded_as_saved_by(version, model, tmp_path / "model.safetensors", without_param)
+    unpickled = unpickled_as_saved_by(version, model, drop=(param,))
     X = synthetic[0]
     for estimator in (old, unpickled):
-        assert estimator.inverse_window == 1
-        np.testing.assert_allclose(estimator.attribute(X), model.attribute(X, window=1),
-                                   rtol=1e-6)
-    # The window matters on these data, so the comparison above can fail.
-    assert not np.allclose(model.attribute(X, window=5), model.attribute(X, window=1),
-                           rtol=1e-6)
+        assert getattr(estimator, param) == 1
+        np.testing.assert_allclose(estimator.attribute(X),
+                                   model.attribute(X, **{method_param: 1}), rtol=1e-6)
+    # A window of 5 samples is another map on these data, so the comparison above can fail.
+    assert not np.allclose(model.attribute(X, **{method_param: 5}),
+                           model.attribute(X, **{method_param: 1}), rtol=1e-6)
 
 
 @pytest.mark.parametrize(("saved", "older"), [
@@ -433,21 +437,3 @@ def test_files_and_pickles_from_before_ensembles_hold_one_encoder(model, synthet
     assert unpickled.n_encoders == 1 and unpickled.n_encoders_ == 1
     X, _, _, _ = synthetic
     assert_same_fit(unpickled, model, X)
-
-
-def test_files_and_pickles_from_before_inverse_map_window_keep_each_sample_s_map(
-        model, synthetic, tmp_path):
-    def without_map_window(metadata):
-        del metadata["params"]["inverse_map_window"]
-
-    old = loaded_as_saved_by("0.17.0", model, tmp_path / "model.safetensors",
-                             without_map_window)
-    unpickled = unpickled_as_saved_by("0.17.0", model, drop=("inverse_map_window",))
-    X = synthetic[0]
-    for estimator in (old, unpickled):
-        assert estimator.inverse_map_window == 1
-        np.testing.assert_allclose(estimator.attribute(X), model.attribute(X, map_window=1),
-                                   rtol=1e-6)
-    # A map window of more than one sample is another map on these data.
-    assert not np.allclose(model.attribute(X, map_window=5), model.attribute(X, map_window=1),
-                           rtol=1e-6)
