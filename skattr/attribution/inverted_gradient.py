@@ -142,15 +142,17 @@ class InvertedNeuronGradient(AttributionMethod):
         the window, ``(T, K, K)``; with ``map_window="auto"``, sets ``map_window_``."""
         if self.window == 1:  # nothing to average, and "auto" stays at most 1 sample
             return None
+        auto = self.map_window == "auto"
         correlations, white = [], WhiteFraction()
         for start in range(0, inputs.shape[0], batch_size):
             jac = reduce_lags(jacobian(model, inputs[start:start + batch_size]), lag_reduction)
             correlation, unit, _ = row_correlation(self._mapped(jac).to(torch.float64))
             correlations.append(correlation)
-            white.update(unit[:, self._windowed_rows(jac.shape[1]).to(unit.device)])
-        if self.map_window == "auto":
+            if auto:
+                white.update(unit[:, self._windowed_rows(jac.shape[1]).to(unit.device)])
+        if auto:
             self.map_window_ = white.window(self.window)
-        return moving_average(torch.cat(correlations), self.window) if self.window > 1 else None
+        return moving_average(torch.cat(correlations), self.window)
 
     def attribute_batch(self, model, inputs, lag_reduction, target=None, statistics=None):
         jac = reduce_lags(jacobian(model, inputs), lag_reduction)
